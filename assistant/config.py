@@ -1,0 +1,36 @@
+"""Where the assistant finds its corpus and keeps what it builds.
+
+Defaults point into the project checkout; environment variables override them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path
+    index_dir: Path
+    data_dir: Path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.corpus_dir / "manifest.toml"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            corpus_dir=_path_from_env("FAQ_CORPUS_DIR", PROJECT_ROOT / "corpus"),
+            index_dir=_path_from_env("FAQ_INDEX_DIR", PROJECT_ROOT / "index"),
+            data_dir=_path_from_env("FAQ_DATA_DIR", PROJECT_ROOT / "data"),
+        )

@@ -1,0 +1,310 @@
+"""Pairing questions with their answers in a scrambled two-column PDF export.
+
+Inside a page block the export wrote two streams one after the other: first
+the plain paragraphs of the page (the "lead" stream), then the headings with
+the list items that followed them. Each stream keeps the page order, so the
+lead paragraphs belong to the block's questions in the same order — a
+monotone alignment — except that the first paragraphs may continue the
+previous block's last question, and the block may end with the rest of that
+question's list before its own first heading (the "tail").
+
+The alignment maximises, by dynamic programming, the evidence that each lead
+paragraph belongs to its question:
+- edition: the paragraph is found in the same question's answer in another edition;
+- content: it shares distinctive words or an error code with the question or
+  with the text that follows the question;
+- structure: the order constraint itself, and that a question with no
+  text of its own under it is owed one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from assistant.ingest.model import ParsedEntry
+from assistant.text import bigrams, containment, content_chars, dice, identifiers
+from assistant.similarity import question_similarity, topic_text
+
+if TYPE_CHECKING:
+    from assistant.ingest.pdf_text import Block, Unit
+
+SAME_QUESTION = 0.6  # question_similarity at which another edition's entry is the same question
+EDITION_WEIGHT = 1.5
+EDITION_BASELINE = 0.3  # containment below this counts against a question that has a reference
+QUESTION_WEIGHT = 0.8
+FOLLOWING_WEIGHT = 0.6
+IDENTIFIER_WEIGHT = 1.0
+OWED_ANSWER_BONUS = 0.35
+# A question that got no text at all on its page is answered at the top of the next one.
+OWED_CONTINUED_BONUS = 1.0
+STAY_BONUS = 0.2  # consecutive paragraphs more often share a question than not
+LIST_BREAK_PENALTY = 1.0  # "2.2" then "2.3" belong to one answer
+LIST_RESTART_PENALTY = 0.5  # a second list starting at "1." rarely continues an answer
+DUPLICATE_PENALTY = 1.0  # an answer does not say the same long sentence twice
+DUPLICATE_DICE = 0.7
+INTRO_WITHOUT_BODY_PENALTY = 0.5  # "…如下：" must be followed by what it introduces
+DUPLICATE_MIN_CHARS = 20
+LIST_NUMBER_RE = re.compile(r"^\s*(\d+(?:\.\d+)*)[.、]?\s")
+EDITION_EVIDENCE = 0.5
+CONTENT_EVIDENCE = 0.25
+CLOSING_RE = re.compile(r"^(更多|详细|详情|如仍|如有|如需|如果还是|如果仍)")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The same vendor's entry in another edition."""
+
+    question: str
+    answer: str
+
+
+@dataclass
+class _Part:
+    unit: "Unit"
+    role: str  # lead | follows | continued
+    evidence: str
+
+
+@dataclass
+class _Question:
+    unit: "Unit"
+    section: str
+    updated: str | None
+    references: list[set[str]]
+    parts: list[_Part] = field(default_factory=list)
+
+    @property
+    def text_so_far(self) -> str:
+        return "\n".join(part.unit.text for part in self.parts)
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.parts)
+
+
+def align_document(blocks: list["Block"], references: list[Reference]) -> list[ParsedEntry]:
+    idf = _inverse_document_frequency([unit.text for block in blocks for unit in block.units])
+    questions: list[_Question] = []
+    open_question: _Question | None = None
+    pending: list["Unit"] = []
+    for block in blocks:
+        first = next((i for i, unit in enumerate(block.units) if unit.is_question), None)
+        lead = pending + block.units[: len(block.units) if first is None else first]
+        pending = []
+        block_questions: list[_Question] = []
+        for unit in block.units[len(block.units) if first is None else first :]:
+            if unit.is_question:
+                block_questions.append(
+                    _Question(unit, block.section, block.updated, _references_for(unit.text, references))
+                )
+            else:
+                block_questions[-1].parts.append(_Part(unit, "follows", "follows-question"))
+        continued = None if block.opens_section else open_question
+        if not block_questions and continued is None:
+            pending = lead  # text before any question: it leads the next block's questions
+            continue
+        _assign(lead, continued, block_questions, idf)
+        questions.extend(block_questions)
+        open_question = block_questions[-1] if block_questions else continued
+    return [_to_entry(question) for question in questions]
+
+
+def _references_for(question: str, references: list[Reference]) -> list[set[str]]:
+    return [
+        bigrams(ref.answer)
+        for ref in references
+        if question_similarity(question, ref.question) >= SAME_QUESTION
+    ]
+
+
+def _inverse_document_frequency(texts: list[str]) -> dict[str, float]:
+    frequency = Counter(gram for text in texts for gram in bigrams(text))
+    total = len(texts) or 1
+    return {gram: math.log(1 + total / count) for gram, count in frequency.items()}
+
+
+def _weighted_share(part: set[str], whole: set[str], idf: dict[str, float]) -> float:
+    weight = sum(idf.get(gram, 1.0) for gram in part)
+    if not weight:
+        return 0.0
+    return sum(idf.get(gram, 1.0) for gram in part & whole) / weight
+
+
+def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple[float, str]:
+    """Score for `unit` belonging to `question`, and the kind of evidence that dominated."""
+    unit_grams = bigrams(unit.text)
+    edition = 0.0
+    best_containment = 0.0
+    if question.references:
+        best_containment = max(containment(unit_grams, ref) for ref in question.references)
+        edition = EDITION_WEIGHT * (best_containment - EDITION_BASELINE)
+    asked = _weighted_share(bigrams(topic_text(question.unit.text)), unit_grams, idf)
+    following = _weighted_share(unit_grams, bigrams(question.text_so_far), idf)
+    unit_ids = identifiers(unit.text)
+    question_ids = identifiers(question.unit.text)
+    shared = bool(unit_ids & (question_ids | identifiers(question.text_so_far)))
+    conflict = bool(unit_ids and question_ids and not unit_ids & question_ids)
+    content = QUESTION_WEIGHT * asked + FOLLOWING_WEIGHT * following
+    content += IDENTIFIER_WEIGHT * (shared - conflict)
+    if unit.text.endswith("：") and question.parts and question.parts[-1].unit.text.endswith("："):
+        content -= INTRO_WITHOUT_BODY_PENALTY  # two introductions in a row, nothing introduced
+    if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and any(
+        dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts
+    ):
+        content -= DUPLICATE_PENALTY
+    if best_containment >= EDITION_EVIDENCE:
+        kind = "edition"
+    elif content >= CONTENT_EVIDENCE:
+        kind = "content"
+    else:
+        kind = "structure"
+    return edition + content, kind
+
+
+def list_number(text: str) -> tuple[int, ...] | None:
+    match = LIST_NUMBER_RE.match(text)
+    return tuple(int(n) for n in match.group(1).split(".")) if match else None
+
+
+def _follows_in_list(previous: tuple[int, ...] | None, current: tuple[int, ...] | None) -> bool:
+    """'1.' → '1.1', '1.1' → '1.2', '1.2' → '2.': the next item of the same list."""
+    if not previous or not current:
+        return False
+    if current == previous + (1,):
+        return True
+    return any(current == previous[:level] + (previous[level] + 1,) for level in range(len(previous)))
+
+
+def _inside_lists(lead: list["Unit"], continued: _Question | None) -> list[bool]:
+    """For each lead position: would starting a new question there break a numbered list?"""
+    inside = [False] * len(lead)
+    previous_index, previous_number = -1, None
+    if continued and continued.parts:
+        previous_number = list_number(continued.parts[-1].unit.text)
+    for index, unit in enumerate(lead):
+        number = list_number(unit.text)
+        if number is None:
+            continue
+        if _follows_in_list(previous_number, number):
+            for position in range(previous_index + 1, index + 1):
+                inside[position] = True
+        previous_index, previous_number = index, number
+    return inside
+
+
+def _introduces_text_elsewhere(lead: list["Unit"], position: int) -> bool:
+    """A paragraph ending in '：' whose list is not the lead paragraph right after it."""
+    if not lead[position].text.rstrip().endswith("："):
+        return False
+    following = lead[position + 1].text if position + 1 < len(lead) else ""
+    return not _follows_in_list(list_number(lead[position].text), list_number(following))
+
+
+def _assign(
+    lead: list["Unit"], continued: _Question | None, questions: list[_Question], idf: dict[str, float]
+) -> None:
+    if not lead:
+        return
+    candidates: list[_Question | None] = [continued, *questions]
+    if not questions:
+        for unit in lead:
+            continued.parts.append(_Part(unit, "continued", "structure"))
+        return
+    scores = [[_evidence(unit, q, idf) if q else (float("-inf"), "") for q in candidates] for unit in lead]
+    for position, unit in enumerate(lead):
+        if _introduces_text_elsewhere(lead, position):
+            for index, question in enumerate(questions[:-1], start=1):  # the last may go on next page
+                if not question.has_text:
+                    value, kind = scores[position][index]
+                    scores[position][index] = (value - INTRO_WITHOUT_BODY_PENALTY, kind)
+    owed = [0.0 if q is None or q.has_text else OWED_ANSWER_BONUS for q in candidates]
+    if continued is not None and not continued.has_text:
+        owed[0] = OWED_CONTINUED_BONUS
+    owed[-1] /= 2  # the block's last question may be answered on the next page
+    if continued and continued.parts and list_number(continued.parts[-1].unit.text):
+        if list_number(lead[0].text) == (1,):  # a new list at the top of the page starts a new answer
+            value, kind = scores[0][0]
+            scores[0][0] = (value - LIST_RESTART_PENALTY, kind)
+    inside_list = _inside_lists(lead, continued)
+
+    # state: (candidate index, in tail) → (score, previous state)
+    states: dict[tuple[int, bool], tuple[float, tuple | None]] = {(-1, False): (0.0, None)}
+    history = []
+    for position, row in enumerate(scores):
+        following: dict[tuple[int, bool], tuple[float, tuple | None]] = {}
+        for (current, in_tail), (total, _) in states.items():
+            for target, tail in _moves(current, in_tail, len(candidates), continued is not None):
+                gain = row[target][0]
+                switching = target != (0 if current == -1 else current) or (tail and not in_tail)
+                if target != current and not tail:
+                    gain += owed[target]
+                if not switching and current != -1:
+                    gain += STAY_BONUS
+                if switching and inside_list[position]:
+                    gain -= LIST_BREAK_PENALTY
+                key = (target, tail)
+                if key not in following or total + gain > following[key][0]:
+                    following[key] = (total + gain, (current, in_tail))
+        history.append(following)
+        states = following
+
+    state = max(states, key=lambda key: states[key][0])
+    labels = []
+    for step in reversed(history):
+        labels.append(state)
+        state = step[state][1]
+    labels.reverse()
+
+    for unit, (target, tail), row in zip(lead, labels, scores):
+        question = candidates[target]
+        role = "continued" if target == 0 else "lead"
+        question.parts.append(_Part(unit, role, row[target][1]))
+
+
+def _moves(current: int, in_tail: bool, count: int, has_continued: bool):
+    if in_tail:
+        yield 0, True
+        return
+    for target in range(max(current, 0), count):
+        if target == 0 and not has_continued:
+            continue
+        yield target, False
+    if current >= 1 and has_continued:
+        yield 0, True
+
+
+def _to_entry(question: _Question) -> ParsedEntry:
+    lead = [p for p in question.parts if p.role == "lead"]
+    before = [p for p in lead if not CLOSING_RE.match(p.unit.text)]
+    after = [p for p in lead if CLOSING_RE.match(p.unit.text)]
+    follows = [p for p in question.parts if p.role == "follows"]
+    continued = [p for p in question.parts if p.role == "continued"]
+    ordered = before + follows + after + continued
+    spans = sorted({(question.unit.start, question.unit.end)} | {(p.unit.start, p.unit.end) for p in ordered})
+    entry = ParsedEntry(
+        question=question.unit.text,
+        answer="\n".join(p.unit.text for p in ordered),
+        line_start=spans[0][0],
+        line_end=max(end for _, end in spans),
+        section=question.section,
+        updated=question.updated,
+        spans=tuple(_merge_spans(spans)),
+        placement=tuple(sorted({p.evidence for p in ordered})),
+    )
+    if not ordered:
+        entry.flags = ("answer_missing",)
+    return entry
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1] + 2:  # lines one blank apart are contiguous
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
