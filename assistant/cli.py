@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 from assistant.config import Settings
+from assistant.editions import answer_changed
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
 from assistant.ingest import ingest_corpus, load_corpus_manifest
@@ -27,26 +28,28 @@ def cmd_entries(args: argparse.Namespace, settings: Settings) -> int:
     selected = [
         e for e in entries if (not args.doc or e.doc == args.doc) and (not args.vendor or e.vendor == args.vendor)
     ]
+    by_id = {entry.id: entry for entry in entries}
     out = sys.stdout
     for entry in selected:
         if args.json:
             out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
         else:
-            out.write(_format_entry(entry) + "\n\n")
+            out.write(_format_entry(entry, by_id) + "\n\n")
     return 0
 
 
-def _format_entry(entry: FaqEntry) -> str:
+def _format_entry(entry: FaqEntry, by_id: dict[str, FaqEntry]) -> str:
     src = entry.source
     where = f"{src.path}:{src.line_start}-{src.line_end}"
     updated = entry.updated or "undated"
     section = f" · {entry.section}" if entry.section else ""
     flags = f"  [{', '.join(entry.flags)}]" if entry.flags else ""
-    others = [e for e in entry.editions if e["id"] != entry.id]
+    others = [by_id[e["id"]] for e in entry.editions if e["id"] != entry.id]
     editions = ""
     if others:
         editions = "\n  also in: " + " · ".join(
-            f"{e['edition']} ({'answer differs' if e['answer_changed'] else 'same'})" for e in others
+            f"{other.edition} ({'answer differs' if answer_changed(entry, other) else 'same'})"
+            for other in others
         )
     answer = "\n".join("    " + line for line in (entry.answer or "(no answer found in the document)").splitlines())
     return (

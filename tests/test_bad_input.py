@@ -1,0 +1,102 @@
+"""Bad corpora: a clear error naming the file, and never a partial corpus."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.config import PROJECT_ROOT
+from assistant.errors import CorpusError, DocumentError, ManifestError
+from assistant.ingest import ingest_corpus, load_corpus_manifest
+
+MANIFEST = """
+schema = 1
+[vendors.tencent]
+name = "腾讯云 Tencent Cloud"
+editions = ["doc-a", "doc-b"]
+
+[[documents]]
+id = "doc-a"
+path = "a.txt"
+vendor = "tencent"
+product = "短信 SMS"
+title = "A"
+edition = "A edition"
+format = "{format_a}"
+
+[[documents]]
+id = "doc-b"
+path = "{path_b}"
+vendor = "tencent"
+product = "短信 SMS"
+title = "B"
+edition = "B edition"
+format = "markdown"
+"""
+
+
+def make_corpus(tmp_path: Path, *, format_a="markdown", path_b="b.txt", b_bytes: bytes | None = None) -> Path:
+    source = PROJECT_ROOT / "corpus" / "tencent"
+    shutil.copy(source / "sms-faq-markdown-api2.txt", tmp_path / "a.txt")
+    if b_bytes is None:
+        shutil.copy(source / "sms-faq-markdown-api3.txt", tmp_path / "b.txt")
+    else:
+        (tmp_path / "b.txt").write_bytes(b_bytes)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(MANIFEST.format(format_a=format_a, path_b=path_b), encoding="utf-8")
+    return manifest
+
+
+def load(manifest: Path):
+    return ingest_corpus(load_corpus_manifest(manifest))
+
+
+def test_a_good_small_corpus_loads(tmp_path):
+    entries = load(make_corpus(tmp_path))
+    assert len(entries) == 38
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(DocumentError, match=r"b\.txt: is empty"):
+        load(make_corpus(tmp_path, b_bytes=b"  \n\n"))
+
+
+def test_not_utf8(tmp_path):
+    with pytest.raises(DocumentError, match=r"b\.txt: is not UTF-8 text \(invalid byte at offset 4\)"):
+        load(make_corpus(tmp_path, b_bytes="### 问题？\n".encode("gbk")))
+
+
+def test_unknown_format(tmp_path):
+    with pytest.raises(ManifestError, match=r"doc-a has unknown format 'docx'; valid: markdown, pdf-text, web-page"):
+        load(make_corpus(tmp_path, format_a="docx"))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ManifestError, match=r"doc-b names a missing file: .*gone\.txt"):
+        load(make_corpus(tmp_path, path_b="gone.txt"))
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="corpus manifest not found"):
+        load(tmp_path / "manifest.toml")
+
+
+def test_file_without_entries(tmp_path):
+    with pytest.raises(CorpusError, match=r"b\.txt: no Markdown headings found"):
+        load(make_corpus(tmp_path, b_bytes="just a line of prose\n".encode()))
+
+
+def test_cli_prints_nothing_when_one_document_fails(tmp_path):
+    make_corpus(tmp_path, b_bytes=b"\xff\xfe broken")
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "entries", "--json"],
+        capture_output=True, text=True, env={"FAQ_CORPUS_DIR": str(tmp_path), "PATH": ""},
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "b.txt: is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
