@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant.entry import FaqEntry, stable_id
-from assistant.ingest.manifest import Manifest
 from assistant.similarity import question_similarity, topic_text
 from assistant.text import bigrams, content_chars, dice
+
+if TYPE_CHECKING:
+    from assistant.ingest.manifest import Manifest
 
 SAME_QUESTION = 0.6
 # A weaker question match is accepted when the answers agree this much.
@@ -62,7 +65,7 @@ def _match_score(entry: FaqEntry, group: EditionGroup) -> float:
     return best
 
 
-def link_editions(entries: list[FaqEntry], manifest: Manifest) -> list[EditionGroup]:
+def link_editions(entries: list[FaqEntry], manifest: "Manifest") -> list[EditionGroup]:
     """Sets `group` and `editions` on every entry; returns the groups."""
     groups: list[EditionGroup] = []
     for vendor in manifest.vendors.values():
