@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import DocumentError
@@ -79,14 +80,16 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+@lru_cache(maxsize=65536)
 def content_chars(text: str) -> str:
     """Letters, digits and CJK characters only, folded."""
     return "".join(char for char in fold(text) if char.isalnum())
 
 
-def bigrams(text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def bigrams(text: str) -> frozenset[str]:
     chars = content_chars(text)
-    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+    return frozenset(chars[i : i + 2] for i in range(len(chars) - 1))
 
 
 def identifiers(text: str) -> set[str]:
