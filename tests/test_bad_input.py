@@ -100,3 +100,13 @@ def test_cli_prints_nothing_when_one_document_fails(tmp_path):
     assert result.stdout == ""
     assert "b.txt: is not UTF-8 text" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_question_without_answer_is_flagged_not_filled(tmp_path):
+    text = "### 有答案的问题？\n这是答案。\n\n### 没有答案的问题？\n\n### 最后一个问题？\n最后的答案。\n"
+    entries = load(make_corpus(tmp_path, b_bytes=text.encode("utf-8")))
+    by_question = {e.question: e for e in entries if e.doc == "doc-b"}
+    empty = by_question["没有答案的问题？"]
+    assert empty.answer == "" and empty.flags == ("answer_missing",)
+    assert by_question["最后一个问题？"].answer == "最后的答案。"
+    assert by_question["有答案的问题？"].flags == ()

@@ -4,12 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from assistant.config import PROJECT_ROOT
-from assistant.ingest import ingest_corpus, load_corpus_manifest
+from assistant.ingest import ingest_corpus
 from conftest import find
 
 EXPECTED_COUNTS = {

@@ -83,7 +83,7 @@ def _to_entries(doc: Document, parsed: list[ParsedEntry]) -> list[FaqEntry]:
                     url=doc.source_url,
                     spans=item.spans if len(item.spans) > 1 else (),
                 ),
-                flags=item.flags,
+                flags=item.flags if item.answer.strip() else (*item.flags, "answer_missing"),
                 placement=item.placement,
             )
         )

@@ -285,7 +285,7 @@ def _to_entry(question: _Question) -> ParsedEntry:
     continued = [p for p in question.parts if p.role == "continued"]
     ordered = before + follows + after + continued
     spans = sorted({(question.unit.start, question.unit.end)} | {(p.unit.start, p.unit.end) for p in ordered})
-    entry = ParsedEntry(
+    return ParsedEntry(
         question=question.unit.text,
         answer="\n".join(p.unit.text for p in ordered),
         line_start=spans[0][0],
@@ -295,9 +295,6 @@ def _to_entry(question: _Question) -> ParsedEntry:
         spans=tuple(_merge_spans(spans)),
         placement=tuple(sorted({p.evidence for p in ordered})),
     )
-    if not ordered:
-        entry.flags = ("answer_missing",)
-    return entry
 
 
 def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

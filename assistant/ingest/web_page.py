@@ -159,8 +159,6 @@ def _finish(entry: ParsedEntry, answer: list[_Line]) -> None:
     entry.answer = "\n".join(p.text for p in paragraphs)
     if answer:
         entry.line_end = answer[-1].end
-    else:
-        entry.flags = entry.flags + ("answer_missing",)
 
 
 def _join_fragments(lines: list[_Line]) -> list[_Line]:
