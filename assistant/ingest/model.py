@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -16,4 +16,3 @@ class ParsedEntry:
     spans: tuple[tuple[int, int], ...] = ()
     flags: tuple[str, ...] = ()
     placement: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict)

@@ -8,6 +8,7 @@ and their answers may be out of order: `pdf_align` pairs them.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from assistant.text import (
     read_lines,
     tidy_spaces,
 )
+
+log = logging.getLogger(__name__)
 
 SECTION_DATE_RE = re.compile(r"^\s*最近更新时间：\s*(\d{4}-\d{2}-\d{2})")
 URL_LINE_RE = re.compile(r"^\s*https?://\S+\s*$")
@@ -73,7 +76,7 @@ class Block:
 
 @dataclass
 class Furniture:
-    """What the parser dropped, kept for the report: nothing is lost silently."""
+    """What the parser dropped and why: logged, so nothing is lost silently."""
 
     lines: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -85,6 +88,8 @@ def parse_pdf_text(path: Path, references: list[Reference] | None = None) -> lis
     lines = read_lines(path)
     furniture = Furniture()
     blocks = _read_blocks(path, lines, furniture)
+    for number, text, why in furniture.lines:
+        log.debug("%s:%d dropped (%s): %s", path.name, number, why, text)
     entries = align_document(blocks, references or [])
     if not entries:
         raise DocumentError(path, "no questions found (lines ending in '？')")

@@ -107,9 +107,11 @@ def _read_toc(lines: list[_Line]) -> tuple[dict[str, str], int]:
             continue
         question, after = _question_at(lines, index)
         key = _key(question.text)
-        next_is_toc = after < len(lines) and (
-            _is_group_heading(lines[after].text) or _key(_question_at(lines, after)[0].text) in toc
-            or _question_at(lines, after)[0].text.endswith(tuple(QUESTION_MARKS))
+        upcoming = _question_at(lines, after)[0].text if after < len(lines) else ""
+        next_is_toc = bool(upcoming) and (
+            _is_group_heading(lines[after].text)
+            or _key(upcoming) in toc
+            or upcoming.endswith(tuple(QUESTION_MARKS))
         )
         if key in toc and not next_is_toc:
             return toc, index  # a question seen again and followed by prose: the body
