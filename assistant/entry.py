@@ -26,6 +26,16 @@ class Source:
             data["spans"] = [list(span) for span in self.spans]
         return data
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Source":
+        return cls(
+            path=data["path"],
+            line_start=data["line_start"],
+            line_end=data["line_end"],
+            url=data.get("url"),
+            spans=tuple(tuple(span) for span in data.get("spans", ())),
+        )
+
 
 @dataclass
 class FaqEntry:
@@ -64,6 +74,16 @@ class FaqEntry:
             "placement": list(self.placement),
             "editions": self.editions,
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FaqEntry":
+        fields = {k: v for k, v in data.items() if k not in ("source", "flags", "placement")}
+        return cls(
+            **fields,
+            source=Source.from_json(data["source"]),
+            flags=tuple(data.get("flags", ())),
+            placement=tuple(data.get("placement", ())),
+        )
 
 
 def stable_id(*parts: str, length: int = 10) -> str:

@@ -26,3 +26,27 @@ def find(entries, doc: str, question_part: str):
     matches = [e for e in entries if e.doc == doc and question_part in e.question]
     assert len(matches) == 1, f"{doc}: {len(matches)} questions contain {question_part!r}"
     return matches[0]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(settings):
+    """The project's cache: embeddings by content hash, so only the first run embeds."""
+    return settings.cache_dir
+
+
+@pytest.fixture(scope="session")
+def built(settings, tmp_path_factory):
+    """Settings whose index directory holds a fresh build of the bundled corpus."""
+    from assistant.index import build_index
+    from helpers import with_index_dir
+
+    built_settings = with_index_dir(settings, tmp_path_factory.mktemp("index"))
+    build_index(built_settings, log=lambda message: None)
+    return built_settings
+
+
+@pytest.fixture(scope="session")
+def searcher(built):
+    from assistant.search import open_searcher
+
+    return open_searcher(built)

@@ -12,44 +12,7 @@ import pytest
 from assistant.config import PROJECT_ROOT
 from assistant.errors import CorpusError, DocumentError, ManifestError
 from assistant.ingest import ingest_corpus, load_corpus_manifest
-
-MANIFEST = """
-schema = 1
-[vendors.tencent]
-name = "腾讯云 Tencent Cloud"
-editions = ["doc-a", "doc-b"]
-
-[[documents]]
-id = "doc-a"
-path = "a.txt"
-vendor = "tencent"
-product = "短信 SMS"
-title = "A"
-edition = "A edition"
-format = "{format_a}"
-
-[[documents]]
-id = "doc-b"
-path = "{path_b}"
-vendor = "tencent"
-product = "短信 SMS"
-title = "B"
-edition = "B edition"
-format = "markdown"
-"""
-
-
-def make_corpus(tmp_path: Path, *, format_a="markdown", path_b="b.txt", b_bytes: bytes | None = None) -> Path:
-    source = PROJECT_ROOT / "corpus" / "tencent"
-    shutil.copy(source / "sms-faq-markdown-api2.txt", tmp_path / "a.txt")
-    if b_bytes is None:
-        shutil.copy(source / "sms-faq-markdown-api3.txt", tmp_path / "b.txt")
-    else:
-        (tmp_path / "b.txt").write_bytes(b_bytes)
-    manifest = tmp_path / "manifest.toml"
-    manifest.write_text(MANIFEST.format(format_a=format_a, path_b=path_b), encoding="utf-8")
-    return manifest
-
+from helpers import make_corpus
 
 def load(manifest: Path):
     return ingest_corpus(load_corpus_manifest(manifest))

@@ -1,0 +1,39 @@
+"""`faq bench --quick`: warm search latency beside the bare query-embedding time, same run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from assistant.config import Settings
+from assistant.evaluate import load_queries
+from assistant.search import open_searcher
+
+
+def _p95(samples: list[float]) -> float:
+    return float(np.percentile(samples, 95))
+
+
+def run_bench(settings: Settings, quick: bool = False) -> int:
+    searcher = open_searcher(settings)
+    queries = [q.query for q in load_queries(settings.eval_queries_path)]
+    rounds = 1 if quick else 5
+    searcher.search(queries[0])  # warm: model, jieba, caches
+    embed_ms, search_ms = [], []
+    for _ in range(rounds):
+        for query in queries:
+            # Interleaved, so both see the same machine load.
+            started = time.perf_counter()
+            searcher.embedder.embed_queries([query])
+            embed_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            searcher.search(query)
+            search_ms.append((time.perf_counter() - started) * 1000)
+    ratio = _p95(search_ms) / _p95(embed_ms)
+    print(f"{len(search_ms)} warm searches over {len(queries)} queries, index {searcher.index.build_id}")
+    print(f"{'':24}{'p50 ms':>10}{'p95 ms':>10}")
+    print(f"{'query embedding only':24}{np.median(embed_ms):10.2f}{_p95(embed_ms):10.2f}")
+    print(f"{'full search':24}{np.median(search_ms):10.2f}{_p95(search_ms):10.2f}")
+    print(f"p95 ratio search / embedding: {ratio:.2f} (goal ≤ 1.6)")
+    return 0

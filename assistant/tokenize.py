@@ -1,0 +1,114 @@
+"""Tokens for BM25: jieba for Chinese, whole identifiers, folded width and case.
+
+The domain dictionary (terms jieba must keep whole) is collected from the corpus at
+build time and stored with the index, so a search tokenizes exactly as its build did.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+import jieba
+
+from assistant.text import API_NAME_RE, ERROR_CODE_RE
+
+jieba.setLogLevel(logging.WARNING)
+
+CJK_RUN = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+# Order matters: identifiers before plain words so they survive whole.
+TOKEN_RE = re.compile(
+    r"(?P<api>[a-z][a-z]+(?:\.[a-z][a-z0-9]+)+)"  # FailedOperation.SignatureIncorrectOrUnapproved
+    r"|(?P<code>[a-z]+(?:-[a-z0-9]+)+)"  # W-BLACK, do-not-disturb
+    r"|(?P<word>[a-z0-9_+#]+)"
+    rf"|(?P<cjk>{CJK_RUN})"
+)
+QUOTED_TERM_RE = re.compile(r"[“「《\"]([^”」》\"]{2,10})[”」》\"]")
+INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\x00-\x1f\x7f]")
+
+CHINESE_STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 么 嘛 是 在 有 和 与 及 或 我 我们 你 你们 您 他 她 它 这 那 这个 那个 就 都 也 还 "
+    "会 能 要 想 请问 请 一下 怎么 怎样 怎么样 如何 什么 为什么 为何 哪些 哪个 哪里 多少 是否 可以 能否 "
+    "可不可以 能不能 是不是 有没有 需要 应该 该 呢 个 把 被 给 让 对 从 到 时 后 中 上 下 又 再 很 太 "
+    "吗? 啥 咋 咋办 怎么办 怎么回事 一直 还是 但是 但 如果 因为 所以 已经 其他 进行 使用 用".split()
+)
+ENGLISH_STOPWORDS = frozenset(
+    "a an the is are was were be been being do does did to of in on at for with by from as and or "
+    "not no it its this that these those i we you he she they my our your me us how what why when "
+    "where which who can could should would will shall may might must have has had there here any "
+    "some so if then than but about into out up down get got please help".split()
+)
+STOPWORDS = CHINESE_STOPWORDS | ENGLISH_STOPWORDS
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width, case-folded, invisible characters removed."""
+    text = unicodedata.normalize("NFKC", text)
+    return INVISIBLE_RE.sub(" ", text).casefold()
+
+
+def is_identifier(token: str) -> bool:
+    return bool(re.fullmatch(r"\d{4,5}|[a-z]+(?:\.[a-z0-9]+)+", token))
+
+
+def corpus_identifiers(texts: Iterable[str]) -> set[str]:
+    """Error codes (1014, 60008) and API error names mentioned in the texts, folded."""
+    found: set[str] = set()
+    for text in texts:
+        folded = unicodedata.normalize("NFKC", text)
+        found.update(name.casefold() for name in API_NAME_RE.findall(folded))
+        found.update(ERROR_CODE_RE.findall(folded))
+    return found
+
+
+def query_identifiers(text: str) -> set[str]:
+    """Identifier-shaped tokens of a query, in any case ("failedoperation.signature…" too)."""
+    folded = normalize(text)
+    return set(re.findall(r"[a-z]+(?:\.[a-z][a-z0-9]+)+", folded)) | set(ERROR_CODE_RE.findall(folded))
+
+
+def collect_terms(texts: Iterable[str], extra_terms: Iterable[str]) -> list[str]:
+    """The domain dictionary: quoted terms of the corpus plus the hand-kept and glossary terms."""
+    terms = {term.strip() for term in extra_terms if term.strip()}
+    for text in texts:
+        for quoted in QUOTED_TERM_RE.findall(unicodedata.normalize("NFKC", text)):
+            if re.fullmatch(CJK_RUN, quoted):
+                terms.add(quoted)
+    return sorted(terms)
+
+
+class Tokenizer:
+    """jieba with the domain dictionary; its cache lives in `cache_dir`, never a shared /tmp."""
+
+    def __init__(self, terms: Iterable[str], cache_dir: Path) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.tmp_dir = str(cache_dir)
+        self._phrases: list[tuple[str, str]] = []  # multi-word ASCII terms: "sdk appid" → "sdk_appid"
+        for term in terms:
+            folded = normalize(term).strip()
+            if " " in folded and folded.isascii():
+                self._phrases.append((folded, folded.replace(" ", "_")))
+            for run in re.findall(CJK_RUN, folded):
+                if len(run) >= 2:
+                    self._jieba.add_word(run, freq=max(20000, 5000 * len(run)))
+        self._phrases.sort(key=lambda pair: -len(pair[0]))
+
+    def tokens(self, text: str) -> list[str]:
+        text = normalize(text)
+        for phrase, joined in self._phrases:
+            text = text.replace(phrase, joined)
+        out: list[str] = []
+        for match in TOKEN_RE.finditer(text):
+            kind, token = match.lastgroup, match.group()
+            if kind == "cjk":
+                out.extend(t for t in self._jieba.cut_for_search(token) if t not in STOPWORDS)
+            elif kind == "code" or (kind == "word" and "_" in token):
+                out.append(token)
+                out.extend(p for p in re.split(r"[-_]", token) if p and p not in STOPWORDS)
+            elif token not in STOPWORDS:
+                out.append(token)
+        return out

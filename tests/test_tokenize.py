@@ -1,0 +1,65 @@
+"""Tokenizer and glossary: identifiers whole, domain terms kept, width and case folded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import PROJECT_ROOT
+from assistant.glossary import Glossary
+from assistant.tokenize import Tokenizer, collect_terms, corpus_identifiers, query_identifiers
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("jieba")
+    terms = collect_terms(["为什么驳回理由为“中性化签名”？"], ["免打扰名单", "SDK AppID", "国际/港澳台短信"])
+    tokenizer = Tokenizer(terms, cache)
+    tokenizer.tokens("预热")
+    tokenizer.cache = cache
+    return tokenizer
+
+
+def test_jieba_caches_in_the_apps_directory(tokenizer):
+    assert list(Path(tokenizer.cache).glob("jieba*.cache"))
+
+
+def test_api_error_names_and_codes_survive_whole(tokenizer):
+    tokens = tokenizer.tokens("短信发送提示：FailedOperation.SignatureIncorrectOrUnapproved，返回1014")
+    assert "failedoperation.signatureincorrectorunapproved" in tokens
+    assert "1014" in tokens
+
+
+def test_domain_terms_and_spaced_identifiers_stay_whole(tokenizer):
+    assert "免打扰名单" in tokenizer.tokens("手机免打扰名单是什么")
+    assert "中性化签名" in tokenizer.tokens("中性化签名是什么意思")
+    tokens = tokenizer.tokens("如何获取 SDK AppID")
+    assert "sdk_appid" in tokens and "appid" in tokens
+    assert "港澳台短信" in tokenizer.tokens("国际/港澳台短信")
+
+
+def test_width_and_case_are_folded(tokenizer):
+    assert tokenizer.tokens("ＳＭＳ　１０１４") == tokenizer.tokens("sms 1014")
+    assert query_identifiers("返回１０１４") == {"1014"}
+    assert query_identifiers("FAILEDOPERATION.SIGNATUREINCORRECTORUNAPPROVED") == {
+        "failedoperation.signatureincorrectorunapproved"
+    }
+
+
+def test_corpus_identifiers_need_the_documented_shape():
+    assert corpus_identifiers(["错误 60008 与 UnauthorizedOperation.SmsSdkAppIdVerifyFail"]) == {
+        "60008", "unauthorizedoperation.smssdkappidverifyfail"
+    }
+    assert corpus_identifiers(["价格 0.045 元，2018.10 更新，手机号 13800138000"]) == set()
+
+
+def test_the_glossary_expands_english_to_chinese_and_synonyms():
+    glossary = Glossary.load(PROJECT_ROOT / "corpus" / "glossary.tsv")
+    assert "签名" in glossary.expansions("my signature was rejected")
+    assert "驳回" in glossary.expansions("my signature was rejected")
+    assert "免打扰名单" in glossary.expansions("手机号在黑名单里")
+    assert "频率限制" in glossary.expansions("What is the rate limit?")
+    assert glossary.expansions("weather in Paris") == []
+    # whole words only: "us" inside "status" is not the United States
+    assert "美国" not in glossary.expansions("status")
