@@ -20,7 +20,7 @@ install: $(INSTALLED)
 
 run: $(INSTALLED)
 	$(BIN)/faq build --if-needed
-	$(BIN)/faq corpus
+	$(BIN)/faq serve
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

@@ -169,6 +169,36 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return run_bench(settings, quick=args.quick)
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.index import load_index
+
+    if args.data_dir:
+        settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    load_index(settings)  # a missing or stale index fails here, with the command that fixes it
+    from assistant.web.server import serve
+
+    serve(settings, args.host, args.port, args.allow_embed, args.root_path.rstrip("/"))
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.feedback import FeedbackStore
+
+    if args.data_dir:
+        settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+    report = store.report(args.limit)
+    titles = {"abstained": "Most frequent questions without an answer (abstained)",
+              "down_voted": "Most down-voted questions (👎)"}
+    for key, title in titles.items():
+        print(f"{title}:")
+        for query, count in report[key]:
+            print(f"  {count:4}  {query}")
+        if not report[key]:
+            print("  (none yet)")
+    return 0
+
+
 def _whole_number(text: str) -> int:
     try:
         value = int(text)
@@ -220,6 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--index", type=Path, help="index directory (default: index/)")
     bench.set_defaults(handler=cmd_bench)
+
+    serve = commands.add_parser("serve", help="serve the chat UI, the JSON API and the embed view")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    serve.add_argument("--port", type=_whole_number, default=7860)
+    serve.add_argument("--index", type=Path, help="index directory (default: index/)")
+    serve.add_argument("--data-dir", type=Path, help="where feedback is stored (default: data/, or FAQ_DATA_DIR)")
+    serve.add_argument("--allow-embed", nargs="*", default=[], metavar="ORIGIN",
+                       help="origins allowed to show the assistant in an iframe, e.g. https://help.example.com")
+    serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
+    serve.set_defaults(handler=cmd_serve)
+
+    feedback = commands.add_parser("feedback", help="what the FAQ is missing, from the feedback store")
+    feedback.add_argument("action", choices=["report"])
+    feedback.add_argument("--limit", type=_whole_number, default=20)
+    feedback.add_argument("--data-dir", type=Path, help="default: data/, or FAQ_DATA_DIR")
+    feedback.set_defaults(handler=cmd_feedback)
     return parser
 
 

@@ -50,3 +50,37 @@ def searcher(built):
     from assistant.search import open_searcher
 
     return open_searcher(built)
+
+
+@pytest.fixture(scope="session")
+def server(built, tmp_path_factory):
+    """The real server (API, UI, embed view) on a free loopback port, in a thread."""
+    import dataclasses
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from assistant.web.server import create_app
+
+    served = dataclasses.replace(built, data_dir=tmp_path_factory.mktemp("data"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    allowed = f"http://localhost:{port + 1}"
+    app = create_app(served, [allowed])
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield {"url": url, "port": port, "settings": served, "allowed": allowed, "app": app}
+    uv.should_exit = True
+    thread.join(timeout=10)
