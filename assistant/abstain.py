@@ -93,7 +93,22 @@ class AbstentionModel:
             beta -= step
             if np.abs(step).max() < 1e-8:
                 break
-        return cls(beta[:-1], float(beta[-1]), mean, scale, 0.5, label)
+        model = cls(beta[:-1], float(beta[-1]), mean, scale, 0.5, label)
+        model.threshold = model._gap_threshold(evidence, answerable)
+        return model
+
+    def _gap_threshold(self, evidence: list[Evidence], answerable: list[bool]) -> float:
+        """Midway between the 95th-percentile unanswerable confidence and the next answerable one above it.
+
+        Balanced logistic weights put 0.5 close to the answerable queries; the gap is the safer cut.
+        """
+        confidences = np.array([self.confidence(e) for e in evidence])
+        labels = np.array(answerable)
+        if labels.all() or not labels.any():
+            return 0.5
+        high_unanswerable = float(np.quantile(confidences[~labels], 0.95))
+        above = confidences[labels & (confidences > high_unanswerable)]
+        return round((high_unanswerable + float(above.min())) / 2, 4) if len(above) else 0.5
 
     def to_json(self) -> dict:
         return {

@@ -15,7 +15,7 @@ from assistant.web.service import Service  # noqa: E402
 EXAMPLES = [
     "签名申请被驳回怎么办？",
     "返回1014错误如何处理",
-    "How do I get an invoice?",
+    "How many SMS signatures can I have?",
     "What is the do-not-disturb list?",
     "阿里云短信一直显示发送中",
 ]
