@@ -286,11 +286,11 @@ def _stale_files(settings: Settings, manifest: dict) -> list[str]:
     return sorted(name for name in set(now) | set(then) if now.get(name) != then.get(name))
 
 
-def load_index(settings: Settings, check_corpus: bool = True) -> LoadedIndex:
+def load_index(settings: Settings) -> LoadedIndex:
     """The published build, verified; raises a typed error that says how to fix it."""
     build = current_build(settings.index_dir)
     manifest = _read_manifest(build)
-    if check_corpus and (stale := _stale_files(settings, manifest)):
+    if stale := _stale_files(settings, manifest):
         raise StaleIndexError(
             f"the corpus changed since the index was built ({', '.join(stale)}): {BUILD_HINT}"
         )

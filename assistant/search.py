@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,7 +56,6 @@ class SearchResult:
     hits: list[Hit]
     confidence: float
     notices: list[str] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         data = {"query": self.query, "abstained": self.abstained, "hits": [h.to_json() for h in self.hits]}
@@ -152,7 +150,6 @@ class Searcher:
     def search_with_evidence(
         self, query: str, top_k: int = 5, vendor: str | None = None, edition: str | None = None
     ) -> tuple[SearchResult, Evidence]:
-        started = time.perf_counter()
         query, notices = self.validate(query, top_k, vendor, edition)
         scores = self.channel_scores(query)
         allowed = np.array(
@@ -168,8 +165,7 @@ class Searcher:
         confidence = self.abstention.confidence(evidence)
         abstained = confidence < self.abstention.threshold
         hits = [self._hit(rows, score, ranked_channels) for rows, score in units[:top_k]]
-        elapsed = (time.perf_counter() - started) * 1000
-        return SearchResult(query, abstained, hits, confidence, notices, {"total": elapsed}), evidence
+        return SearchResult(query, abstained, hits, confidence, notices), evidence
 
     def _vendor_named(self, query: str) -> str | None:
         """The one vendor a query names ("阿里云…", "Tencent Cloud…"), if any."""

@@ -50,10 +50,6 @@ def normalize(text: str) -> str:
     return INVISIBLE_RE.sub(" ", text).casefold()
 
 
-def is_identifier(token: str) -> bool:
-    return bool(re.fullmatch(r"\d{4,5}|[a-z]+(?:\.[a-z0-9]+)+", token))
-
-
 def corpus_identifiers(texts: Iterable[str]) -> set[str]:
     """Error codes (1014, 60008) and API error names mentioned in the texts, folded."""
     found: set[str] = set()

@@ -15,13 +15,11 @@ LABELS = {
         "undated": "未注明日期", "lines": "行", "source": "来源", "open": "原文链接", "also": "其他版本",
         "differs": "答案不同", "same": "答案相同", "changes": "查看改动", "related": "相关条目",
         "possibly": "可能相关的条目", "abstain": "没有找到能回答这个问题的 FAQ 条目。",
-        "no_section": "",
     },
     "en": {
         "undated": "undated", "lines": "lines", "source": "source", "open": "vendor page", "also": "also in",
         "differs": "answer differs", "same": "same", "changes": "what changed", "related": "Related entries",
         "possibly": "Possibly related", "abstain": "No FAQ entry answers this.",
-        "no_section": "",
     },
 }
 
