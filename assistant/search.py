@@ -12,6 +12,7 @@ from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.index import LoadedIndex, check_embedder
+from assistant.safe_text import clean_text
 from assistant.tokenize import corpus_identifiers, normalize, query_identifiers
 
 MAX_QUERY_CHARS = 500
@@ -136,7 +137,7 @@ class Searcher:
         if edition and edition not in self.editions:
             raise QueryError(f"unknown edition '{edition}'; valid: {', '.join(self.editions)}")
         notices = []
-        query = query.strip()
+        query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
             notices.append(f"the query was {len(query)} characters; only the first {MAX_QUERY_CHARS} were searched")
             query = query[:MAX_QUERY_CHARS]
