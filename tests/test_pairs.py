@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from assistant.config import PROJECT_ROOT
 from conftest import find
+from gold_2025 import GOLD_2025, ORDER_UNCERTAIN
 
 PDF_2025 = "tencent-sms-faq-2025-pdf"
 PDF_2018 = "tencent-sms-faq-2018-pdf"
@@ -218,3 +222,47 @@ def test_page_furniture_is_dropped(entries):
 def test_parenthetical_note_is_not_glued_to_the_next_question(entries):
     voice = find(entries, PDF_2018, "语音频率限制策略是什么")
     assert voice.question == "语音频率限制策略是什么？"
+
+
+# ---- the 2025 export, every entry, line by line (tests/gold_2025.py) ----
+
+_SOURCE_2025 = (PROJECT_ROOT / "corpus" / "tencent" / "sms-faq-2025-pdf.txt").read_text(encoding="utf-8").splitlines()
+
+
+def _is_content(number: int) -> bool:
+    """A line that carries answer text: not blank, not a URL, not a stray letter or the section footer."""
+    text = _SOURCE_2025[number - 1].strip()
+    return len(text) > 1 and not re.match(r"https?://\S+$", text) and not text.startswith("如有任何疑问")
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _answer_lines(entry, question_line: int) -> set[int]:
+    spans = entry.source.spans or ((entry.source.line_start, entry.source.line_end),)
+    lines = {n for start, end in spans for n in range(start, end + 1) if _is_content(n)}
+    question = _squeeze(entry.question)
+    own = {n for n in range(question_line, question_line + 5)
+           if n in lines and _squeeze(_SOURCE_2025[n - 1]) in question}
+    return lines - own
+
+
+def test_gold_covers_every_2025_entry(entries):
+    questions = [e for e in entries if e.doc == PDF_2025]
+    assert len(GOLD_2025) == len(questions) == 112
+    assert sorted(e.source.line_start for e in questions) == sorted(row[0] for row in GOLD_2025)
+
+
+@pytest.mark.parametrize("row", GOLD_2025, ids=lambda row: f"{row[0]}-{row[1][:16]}")
+def test_2025_entry_is_built_from_exactly_its_lines(entries, row):
+    question_line, question, first, last, ranges = row
+    entry = find(entries, PDF_2025, question)
+    assert entry.source.line_start == question_line
+    expected = {n for start, end in ranges for n in range(start, end + 1) if _is_content(n)}
+    assert _answer_lines(entry, question_line) == expected
+    if question_line in ORDER_UNCERTAIN:
+        assert first in entry.answer and last in entry.answer
+    else:
+        assert entry.answer.startswith(first), entry.answer[:80]
+        assert entry.answer.endswith(last), entry.answer[-80:]
