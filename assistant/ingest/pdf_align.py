@@ -25,16 +25,30 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from assistant.ingest.model import ParsedEntry
 from assistant.text import bigrams, containment, content_chars, dice, identifiers
 from assistant.similarity import question_similarity, topic_text
 
 if TYPE_CHECKING:
+    from assistant.ingest.pdf_meaning import MeaningScorer
     from assistant.ingest.pdf_text import Block, Unit
 
 SAME_QUESTION = 0.6  # question_similarity at which another edition's entry is the same question
-EDITION_WEIGHT = 1.5
-EDITION_BASELINE = 0.3  # containment below this counts against a question that has a reference
+# Other editions only break ties: their weight is far below any real difference in evidence,
+# so adding or removing a document never moves a paragraph the page itself places.
+EDITION_TIE_BREAK = 1e-3
+# Meaning: cosine of question (query role) and paragraph (passage role), centred over the block's
+# candidates in both directions, so neither a generic paragraph nor a generic question dominates.
+MEANING_WEIGHT = 30.0
+MEANING_EVIDENCE = 0.3
+# A question with no text of its own on its page is owed a paragraph: passing it over costs this much.
+SKIPPED_OWED_PENALTY = 3.0
+# The previous page's answer stopped at "…如下：": the text it announces opens this page or ends it.
+DANGLING_INTRO_BONUS = 1.0
+EXAMPLE_PREFIXES = ("示例：", "示例:")
+CLOSING_SWITCH_PENALTY = 0.5  # "更多详情请参见…" closes the answer before it rather than opening one
 QUESTION_WEIGHT = 0.8
 FOLLOWING_WEIGHT = 0.6
 IDENTIFIER_WEIGHT = 1.0
@@ -86,7 +100,9 @@ class _Question:
         return bool(self.parts)
 
 
-def align_document(blocks: list["Block"], references: list[Reference]) -> list[ParsedEntry]:
+def align_document(
+    blocks: list["Block"], references: list[Reference], meaning: "MeaningScorer | None" = None
+) -> list[ParsedEntry]:
     idf = _inverse_document_frequency([unit.text for block in blocks for unit in block.units])
     questions: list[_Question] = []
     open_question: _Question | None = None
@@ -107,7 +123,7 @@ def align_document(blocks: list["Block"], references: list[Reference]) -> list[P
         if not block_questions and continued is None:
             pending = lead  # text before any question: it leads the next block's questions
             continue
-        _assign(lead, continued, block_questions, idf)
+        _assign(lead, continued, block_questions, idf, meaning)
         questions.extend(block_questions)
         open_question = block_questions[-1] if block_questions else continued
     return [_to_entry(question) for question in questions]
@@ -137,11 +153,10 @@ def _weighted_share(part: set[str], whole: set[str], idf: dict[str, float]) -> f
 def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple[float, str]:
     """Score for `unit` belonging to `question`, and the kind of evidence that dominated."""
     unit_grams = bigrams(unit.text)
-    edition = 0.0
     best_containment = 0.0
     if question.references:
         best_containment = max(containment(unit_grams, ref) for ref in question.references)
-        edition = EDITION_WEIGHT * (best_containment - EDITION_BASELINE)
+    edition = EDITION_TIE_BREAK * best_containment
     asked = _weighted_share(bigrams(topic_text(question.unit.text)), unit_grams, idf)
     following = _weighted_share(unit_grams, bigrams(question.text_so_far), idf)
     unit_ids = identifiers(unit.text)
@@ -204,8 +219,25 @@ def _introduces_text_elsewhere(lead: list["Unit"], position: int) -> bool:
     return not _follows_in_list(list_number(lead[position].text), list_number(following))
 
 
+def _meaning(lead: list["Unit"], candidates: list[_Question | None], meaning: "MeaningScorer | None"):
+    """Per (paragraph, candidate): how much better it answers this question than the block's others."""
+    present = [index for index, q in enumerate(candidates) if q is not None]
+    centred = np.zeros((len(lead), len(candidates)))
+    if meaning is None or len(present) < 2:
+        return centred
+    similarity = meaning.similarity([candidates[i].unit.text for i in present], [unit.text for unit in lead])
+    similarity = similarity - similarity.mean(axis=1, keepdims=True)
+    similarity = similarity - similarity.mean(axis=0, keepdims=True)
+    centred[:, present] = similarity
+    return centred
+
+
 def _assign(
-    lead: list["Unit"], continued: _Question | None, questions: list[_Question], idf: dict[str, float]
+    lead: list["Unit"],
+    continued: _Question | None,
+    questions: list[_Question],
+    idf: dict[str, float],
+    meaning: "MeaningScorer | None" = None,
 ) -> None:
     if not lead:
         return
@@ -215,6 +247,15 @@ def _assign(
             continued.parts.append(_Part(unit, "continued", "structure"))
         return
     scores = [[_evidence(unit, q, idf) if q else (float("-inf"), "") for q in candidates] for unit in lead]
+    centred = _meaning(lead, candidates, meaning)
+    for position, row in enumerate(scores):
+        for index, (value, kind) in enumerate(row):
+            if candidates[index] is None:
+                continue
+            extra = MEANING_WEIGHT * float(centred[position, index])
+            if kind == "structure" and extra >= MEANING_EVIDENCE:
+                kind = "meaning"
+            row[index] = (value + extra, kind)
     for position, unit in enumerate(lead):
         if _introduces_text_elsewhere(lead, position):
             for index, question in enumerate(questions[:-1], start=1):  # the last may go on next page
@@ -231,6 +272,15 @@ def _assign(
             scores[0][0] = (value - LIST_RESTART_PENALTY, kind)
     inside_list = _inside_lists(lead, continued)
 
+    binds = _binds_to_previous(lead)
+    for position in range(len(lead)):
+        if _dangling_list_item(lead, position):
+            for index, question in enumerate(candidates[1:], start=1):
+                if any(part.role == "follows" for part in question.parts):
+                    value, kind = scores[position][index]
+                    scores[position][index] = (value + DANGLING_INTRO_BONUS, kind)
+    dangling = continued is not None and continued.has_text and _ends_in_intro(continued.parts[-1].unit.text)
+
     # state: (candidate index, in tail) → (score, previous state)
     states: dict[tuple[int, bool], tuple[float, tuple | None]] = {(-1, False): (0.0, None)}
     history = []
@@ -240,17 +290,30 @@ def _assign(
             for target, tail in _moves(current, in_tail, len(candidates), continued is not None):
                 gain = row[target][0]
                 switching = target != (0 if current == -1 else current) or (tail and not in_tail)
-                if target != current and not tail:
+                entering = target != current or (tail and not in_tail)
+                if entering and not (tail and in_tail):
                     gain += owed[target]
+                    if target == 0 and dangling:
+                        gain += DANGLING_INTRO_BONUS
+                    gain -= SKIPPED_OWED_PENALTY * _owed_skipped(current, target, tail, owed)
                 if not switching and current != -1:
                     gain += STAY_BONUS
-                if switching and inside_list[position]:
+                    if position and _announces_elsewhere(lead, position - 1):
+                        gain -= INTRO_WITHOUT_BODY_PENALTY
+                if switching and position and (inside_list[position] or binds[position]):
                     gain -= LIST_BREAK_PENALTY
+                if switching and position and CLOSING_RE.match(lead[position].text):
+                    gain -= CLOSING_SWITCH_PENALTY
                 key = (target, tail)
                 if key not in following or total + gain > following[key][0]:
                     following[key] = (total + gain, (current, in_tail))
         history.append(following)
         states = following
+    # questions never reached by the end of the lead are skipped too
+    states = {
+        (current, in_tail): (total - (0 if in_tail else SKIPPED_OWED_PENALTY * _owed_skipped(current, 0, True, owed)), back)
+        for (current, in_tail), (total, back) in states.items()
+    }
 
     state = max(states, key=lambda key: states[key][0])
     labels = []
@@ -263,6 +326,54 @@ def _assign(
         question = candidates[target]
         role = "continued" if target == 0 else "lead"
         question.parts.append(_Part(unit, role, row[target][1]))
+
+
+def _owed_skipped(current: int, target: int, tail: bool, owed: list[float]) -> int:
+    """How many questions owed an answer a move passes over without giving them one.
+
+    Moving from `current` to `target` passes the candidates between them; entering the tail
+    (or ending the block) passes every candidate after `current`. The block's last question
+    may be answered on the next page, so passing it costs nothing.
+    """
+    last = len(owed) - 1
+    stop = last if tail else target
+    return sum(1 for index in range(current + 1, stop) if owed[index] > 0)
+
+
+def _ends_in_intro(text: str) -> bool:
+    return text.rstrip().endswith("：")
+
+
+def _binds_to_previous(lead: list["Unit"]) -> list[bool]:
+    """Paragraphs that cannot open an answer of their own after the one before them.
+
+    '…如下：' then '1. …': the numbered list the paragraph announces; '示例：…' then the
+    explanation it illustrates (the export prints the example first).
+    """
+    binds = [False] * len(lead)
+    for position in range(1, len(lead)):
+        previous = lead[position - 1].text
+        number = list_number(lead[position].text)
+        announced = bool(number) and number == (1,) and _ends_in_intro(previous)
+        binds[position] = announced or previous.startswith(EXAMPLE_PREFIXES)
+    return binds
+
+
+def _announces_elsewhere(lead: list["Unit"], position: int) -> bool:
+    """'…：' whose next lead paragraph is not what it announces (no list item follows it)."""
+    if not _ends_in_intro(lead[position].text) or position + 1 >= len(lead):
+        return False
+    following = lead[position + 1].text
+    return list_number(following) is None and not following.startswith(("-", "•"))
+
+
+def _dangling_list_item(lead: list["Unit"], position: int) -> bool:
+    """'2.2 …：' directly followed by its sibling '2.3': its body went to the other stream."""
+    number = list_number(lead[position].text)
+    if not number or len(number) < 2 or not _ends_in_intro(lead[position].text):
+        return False
+    following = list_number(lead[position + 1].text) if position + 1 < len(lead) else None
+    return following is not None and len(following) <= len(number) and following != number + (1,)
 
 
 def _moves(current: int, in_tail: bool, count: int, has_continued: bool):

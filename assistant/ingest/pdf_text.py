@@ -16,6 +16,7 @@ from pathlib import Path
 from assistant.errors import DocumentError
 from assistant.ingest.model import ParsedEntry
 from assistant.ingest.pdf_align import Reference, align_document
+from assistant.ingest.pdf_meaning import MeaningScorer, default_scorer
 from assistant.text import (
     CONTINUING_PUNCT,
     QUESTION_MARKS,
@@ -84,13 +85,16 @@ class Furniture:
         self.lines.append((number, text, why))
 
 
-def parse_pdf_text(path: Path, references: list[Reference] | None = None) -> list[ParsedEntry]:
+def parse_pdf_text(
+    path: Path, references: list[Reference] | None = None, meaning: MeaningScorer | None = None
+) -> list[ParsedEntry]:
+    """`meaning` defaults to the bundled embedder with its vectors cached under the settings' cache dir."""
     lines = read_lines(path)
     furniture = Furniture()
     blocks = _read_blocks(path, lines, furniture)
     for number, text, why in furniture.lines:
         log.debug("%s:%d dropped (%s): %s", path.name, number, why, text)
-    entries = align_document(blocks, references or [])
+    entries = align_document(blocks, references or [], meaning or default_scorer())
     if not entries:
         raise DocumentError(path, "no questions found (lines ending in '？')")
     return entries
