@@ -48,7 +48,10 @@ SKIPPED_OWED_PENALTY = 3.0
 # The previous page's answer stopped at "…如下：": the text it announces opens this page or ends it.
 DANGLING_INTRO_BONUS = 1.0
 EXAMPLE_PREFIXES = ("示例：", "示例:")
-CLOSING_SWITCH_PENALTY = 0.5  # "更多详情请参见…" closes the answer before it rather than opening one
+ANNOUNCING_ENDINGS = ("如下表所示。", "如下图所示。", "如下所示。")
+LABEL_RE = re.compile(r"^([^：:，。]{1,12})[：:]")
+CLOSING_SWITCH_PENALTY = 0.5
+AFTER_CLOSING_PENALTY = 2.0  # the vendor's "如有任何疑问…" footer ends an answer  # "更多详情请参见…" closes the answer before it rather than opening one
 QUESTION_WEIGHT = 0.8
 FOLLOWING_WEIGHT = 0.6
 IDENTIFIER_WEIGHT = 1.0
@@ -165,8 +168,11 @@ def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple
     conflict = bool(unit_ids and question_ids and not unit_ids & question_ids)
     content = QUESTION_WEIGHT * asked + FOLLOWING_WEIGHT * following
     content += IDENTIFIER_WEIGHT * (shared - conflict)
-    if unit.text.endswith("：") and question.parts and question.parts[-1].unit.text.endswith("："):
+    if _is_bare_intro(unit.text) and question.parts and question.parts[-1].unit.text.endswith("："):
         content -= INTRO_WITHOUT_BODY_PENALTY  # two introductions in a row, nothing introduced
+    label = LABEL_RE.match(unit.text)
+    if label and any(label.group(1) == _label(part.unit.text) for part in question.parts):
+        content -= DUPLICATE_PENALTY  # a second "国内短信：" item: the answer already has its own
     if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and any(
         dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts
     ):
@@ -178,6 +184,31 @@ def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple
     else:
         kind = "structure"
     return edition + content, kind
+
+
+def _cannot_take_announcement(index: int, question: _Question, count: int) -> bool:
+    """Where an announcement ('…如下表所示。') whose body is not beside it cannot go.
+
+    Its body is the list a question has under its heading on this page, or the next page
+    (for the block's last question). Not the previous page's question, not a question
+    with nothing of its own, not one whose list already opens with its own announcement.
+    """
+    follows = [part for part in question.parts if part.role == "follows"]
+    if index == 0:
+        return True
+    if follows:
+        return _ends_in_intro(follows[0].unit.text)
+    return index != count - 1
+
+
+def _is_bare_intro(text: str) -> bool:
+    """'…如下：' on its own, not a list item ('国内短信：… 如下图所示：', '2.2 …：')."""
+    return text.endswith("：") and not LABEL_RE.match(text) and list_number(text) is None
+
+
+def _label(text: str) -> str | None:
+    match = LABEL_RE.match(text)
+    return match.group(1) if match else None
 
 
 def list_number(text: str) -> tuple[int, ...] | None:
@@ -212,8 +243,8 @@ def _inside_lists(lead: list["Unit"], continued: _Question | None) -> list[bool]
 
 
 def _introduces_text_elsewhere(lead: list["Unit"], position: int) -> bool:
-    """A paragraph ending in '：' whose list is not the lead paragraph right after it."""
-    if not lead[position].text.rstrip().endswith("："):
+    """A paragraph announcing a list or table ('…如下：') whose body is not the lead paragraph after it."""
+    if not _ends_in_intro(lead[position].text):
         return False
     following = lead[position + 1].text if position + 1 < len(lead) else ""
     return not _follows_in_list(list_number(lead[position].text), list_number(following))
@@ -258,8 +289,9 @@ def _assign(
             row[index] = (value + extra, kind)
     for position, unit in enumerate(lead):
         if _introduces_text_elsewhere(lead, position):
-            for index, question in enumerate(questions[:-1], start=1):  # the last may go on next page
-                if not question.has_text:
+            # its body is in some question's own list on this page, or on the next page (the last question)
+            for index, question in enumerate(candidates):
+                if question is not None and _cannot_take_announcement(index, question, len(candidates)):
                     value, kind = scores[position][index]
                     scores[position][index] = (value - INTRO_WITHOUT_BODY_PENALTY, kind)
     owed = [0.0 if q is None or q.has_text else OWED_ANSWER_BONUS for q in candidates]
@@ -273,6 +305,7 @@ def _assign(
     inside_list = _inside_lists(lead, continued)
 
     binds = _binds_to_previous(lead)
+    tail_allowed = _may_have_tail(continued)
     for position in range(len(lead)):
         if _dangling_list_item(lead, position):
             for index, question in enumerate(candidates[1:], start=1):
@@ -287,7 +320,7 @@ def _assign(
     for position, row in enumerate(scores):
         following: dict[tuple[int, bool], tuple[float, tuple | None]] = {}
         for (current, in_tail), (total, _) in states.items():
-            for target, tail in _moves(current, in_tail, len(candidates), continued is not None):
+            for target, tail in _moves(current, in_tail, len(candidates), continued is not None, tail_allowed):
                 gain = row[target][0]
                 switching = target != (0 if current == -1 else current) or (tail and not in_tail)
                 entering = target != current or (tail and not in_tail)
@@ -302,6 +335,8 @@ def _assign(
                         gain -= INTRO_WITHOUT_BODY_PENALTY
                 if switching and position and (inside_list[position] or binds[position]):
                     gain -= LIST_BREAK_PENALTY
+                if not switching and position and lead[position].after_closing:
+                    gain -= AFTER_CLOSING_PENALTY
                 if switching and position and CLOSING_RE.match(lead[position].text):
                     gain -= CLOSING_SWITCH_PENALTY
                 key = (target, tail)
@@ -341,7 +376,9 @@ def _owed_skipped(current: int, target: int, tail: bool, owed: list[float]) -> i
 
 
 def _ends_in_intro(text: str) -> bool:
-    return text.rstrip().endswith("：")
+    """'…如下：', '…如下表所示。': the paragraph announces a list or table."""
+    text = text.rstrip()
+    return text.endswith("：") or text.endswith(ANNOUNCING_ENDINGS)
 
 
 def _binds_to_previous(lead: list["Unit"]) -> list[bool]:
@@ -376,7 +413,23 @@ def _dangling_list_item(lead: list["Unit"], position: int) -> bool:
     return following is not None and len(following) <= len(number) and following != number + (1,)
 
 
-def _moves(current: int, in_tail: bool, count: int, has_continued: bool):
+def _may_have_tail(continued: _Question | None) -> bool:
+    """The rest of a list, table or announced text can close the next page's lead stream.
+
+    Only an answer left open can go on there: one with its own list (the headings stream),
+    one that stopped at '…如下：', or a numbered list not finished.
+    """
+    if continued is None or not continued.parts:
+        return False
+    last = continued.parts[-1].unit.text
+    return (
+        any(part.role == "follows" for part in continued.parts)
+        or _ends_in_intro(last)
+        or list_number(last) is not None
+    )
+
+
+def _moves(current: int, in_tail: bool, count: int, has_continued: bool, tail_allowed: bool = True):
     if in_tail:
         yield 0, True
         return
@@ -384,7 +437,7 @@ def _moves(current: int, in_tail: bool, count: int, has_continued: bool):
         if target == 0 and not has_continued:
             continue
         yield target, False
-    if current >= 1 and has_continued:
+    if current >= 1 and has_continued and tail_allowed:
         yield 0, True
 
 

@@ -55,6 +55,7 @@ class Unit:
     start: int
     end: int
     raw_last: str = ""
+    after_closing: bool = False  # the export printed a section footer right before it
 
     @property
     def is_question(self) -> bool:
@@ -162,11 +163,13 @@ def _drop_screenshots(body: list[tuple[int, str]], furniture: Furniture) -> list
 def _join_units(page: list[tuple[int, str]], furniture: Furniture) -> list[Unit]:
     units: list[Unit] = []
     current: Unit | None = None
+    closed = False
     for number, raw in page:
         text = _clean_line(raw)
         if content_chars(text) in SECTION_CLOSINGS:
             furniture.drop(number, text, "section closing remark")
             current = None
+            closed = True
             continue
         if current is not None and _continues(current, text):
             wrapped_at_space = " " if current.raw_last.endswith(" ") else ""
@@ -178,7 +181,8 @@ def _join_units(page: list[tuple[int, str]], furniture: Furniture) -> list[Unit]
             furniture.drop(number, text, "stray character")
             current = None
             continue
-        current = Unit(text, number, number, raw)
+        current = Unit(text, number, number, raw, after_closing=closed)
+        closed = False
         units.append(current)
     for unit in units:
         unit.text = tidy_spaces(unit.text)
@@ -212,6 +216,6 @@ def _attach_note_labels(units: list[Unit]) -> list[Unit]:
     for unit in units:
         if out and out[-1].text in NOTE_LABELS:
             label = out.pop()
-            unit = Unit(label.text.rstrip("：") + "：\n" + unit.text, label.start, unit.end, unit.raw_last)
+            unit = Unit(label.text.rstrip("：") + "：\n" + unit.text, label.start, unit.end, unit.raw_last, label.after_closing)
         out.append(unit)
     return out
