@@ -43,6 +43,8 @@ EDITION_TIE_BREAK = 1e-3
 # candidates in both directions, so neither a generic paragraph nor a generic question dominates.
 MEANING_WEIGHT = 30.0
 MEANING_EVIDENCE = 0.3
+NOTE_PREFIXES = ("说明：", "注意：", "注：")
+NOTE_MEANING_SHARE = 0.25
 # A question with no text of its own on its page is owed a paragraph: passing it over costs this much.
 SKIPPED_OWED_PENALTY = 3.0
 # The previous page's answer stopped at "…如下：": the text it announces opens this page or ends it.
@@ -50,7 +52,7 @@ DANGLING_INTRO_BONUS = 1.0
 EXAMPLE_PREFIXES = ("示例：", "示例:")
 ANNOUNCING_ENDINGS = ("如下表所示。", "如下图所示。", "如下所示。")
 LABEL_RE = re.compile(r"^([^：:，。]{1,12})[：:]")
-CLOSING_SWITCH_PENALTY = 0.5
+CLOSING_SWITCH_PENALTY = 0.5  # "更多详情请参见…" closes the answer before it rather than opening one
 AFTER_CLOSING_PENALTY = 2.0  # the vendor's "如有任何疑问…" footer ends an answer  # "更多详情请参见…" closes the answer before it rather than opening one
 QUESTION_WEIGHT = 0.8
 FOLLOWING_WEIGHT = 0.6
@@ -63,6 +65,7 @@ LIST_BREAK_PENALTY = 1.0  # "2.2" then "2.3" belong to one answer
 LIST_RESTART_PENALTY = 0.5  # a second list starting at "1." rarely continues an answer
 DUPLICATE_PENALTY = 1.0  # an answer does not say the same long sentence twice
 DUPLICATE_DICE = 0.7
+DUPLICATE_CONTAINED = 0.8  # or said already, spread over several of its paragraphs
 INTRO_WITHOUT_BODY_PENALTY = 0.5  # "…如下：" must be followed by what it introduces
 DUPLICATE_MIN_CHARS = 20
 LIST_NUMBER_RE = re.compile(r"^\s*(\d+(?:\.\d+)*)[.、]?\s")
@@ -173,8 +176,9 @@ def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple
     label = LABEL_RE.match(unit.text)
     if label and any(label.group(1) == _label(part.unit.text) for part in question.parts):
         content -= DUPLICATE_PENALTY  # a second "国内短信：" item: the answer already has its own
-    if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and any(
-        dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts
+    if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and (
+        any(dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts)
+        or containment(unit_grams, bigrams(question.text_so_far)) >= DUPLICATE_CONTAINED
     ):
         content -= DUPLICATE_PENALTY
     if best_containment >= EDITION_EVIDENCE:
@@ -284,6 +288,8 @@ def _assign(
             if candidates[index] is None:
                 continue
             extra = MEANING_WEIGHT * float(centred[position, index])
+            if lead[position].text.startswith(NOTE_PREFIXES):
+                extra *= NOTE_MEANING_SHARE  # a caveat's wording says little about what it qualifies
             if kind == "structure" and extra >= MEANING_EVIDENCE:
                 kind = "meaning"
             row[index] = (value + extra, kind)
