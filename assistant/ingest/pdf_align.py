@@ -71,7 +71,7 @@ DUPLICATE_MIN_CHARS = 20
 LIST_NUMBER_RE = re.compile(r"^\s*(\d+(?:\.\d+)*)[.、]?\s")
 EDITION_EVIDENCE = 0.5
 CONTENT_EVIDENCE = 0.25
-CLOSING_RE = re.compile(r"^(更多|详细|详情|如仍|如有|如需|如果还是|如果仍)")
+CLOSING_RE = re.compile(r"^(?:\d+[.、]\s*)?(更多|详细|详情|如仍|如有|如需|如果还是|如果仍|如果以上)")
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,34 @@ class Reference:
     answer: str
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """What speaks for one paragraph belonging to one question, kept to name it in `placement`."""
+
+    content: float = 0.0  # shared words and codes
+    edition: float = 0.0  # containment in the same question's answer in another edition
+    meaning: float = 0.0  # the embedder's preference for this question over the block's others
+
+    def with_meaning(self, meaning: float) -> "_Evidence":
+        return _Evidence(self.content, self.edition, meaning)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The evidence that decided ('meaning', 'content' or 'structure'), and whether another edition agrees."""
+        if self.meaning >= MEANING_EVIDENCE and self.meaning >= self.content:
+            decided = "meaning"
+        elif self.content >= CONTENT_EVIDENCE:
+            decided = "content"
+        else:
+            decided = "structure"
+        return (decided, "edition-confirmed") if self.edition >= EDITION_EVIDENCE else (decided,)
+
+
 @dataclass
 class _Part:
     unit: "Unit"
     role: str  # lead | follows | continued
-    evidence: str
+    evidence: tuple[str, ...]
 
 
 @dataclass
@@ -124,7 +147,7 @@ def align_document(
                     _Question(unit, block.section, block.updated, _references_for(unit.text, references))
                 )
             else:
-                block_questions[-1].parts.append(_Part(unit, "follows", "follows-question"))
+                block_questions[-1].parts.append(_Part(unit, "follows", ("follows-question",)))
         continued = None if block.opens_section else open_question
         if not block_questions and continued is None:
             pending = lead  # text before any question: it leads the next block's questions
@@ -181,13 +204,7 @@ def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple
         or containment(unit_grams, bigrams(question.text_so_far)) >= DUPLICATE_CONTAINED
     ):
         content -= DUPLICATE_PENALTY
-    if best_containment >= EDITION_EVIDENCE:
-        kind = "edition"
-    elif content >= CONTENT_EVIDENCE:
-        kind = "content"
-    else:
-        kind = "structure"
-    return edition + content, kind
+    return edition + content, _Evidence(content=content, edition=best_containment)
 
 
 def _cannot_take_announcement(index: int, question: _Question, count: int) -> bool:
@@ -279,9 +296,9 @@ def _assign(
     candidates: list[_Question | None] = [continued, *questions]
     if not questions:
         for unit in lead:
-            continued.parts.append(_Part(unit, "continued", "structure"))
+            continued.parts.append(_Part(unit, "continued", ("structure",)))
         return
-    scores = [[_evidence(unit, q, idf) if q else (float("-inf"), "") for q in candidates] for unit in lead]
+    scores = [[_evidence(unit, q, idf) if q else (float("-inf"), _Evidence()) for q in candidates] for unit in lead]
     centred = _meaning(lead, candidates, meaning)
     for position, row in enumerate(scores):
         for index, (value, kind) in enumerate(row):
@@ -290,9 +307,7 @@ def _assign(
             extra = MEANING_WEIGHT * float(centred[position, index])
             if lead[position].text.startswith(NOTE_PREFIXES):
                 extra *= NOTE_MEANING_SHARE  # a caveat's wording says little about what it qualifies
-            if kind == "structure" and extra >= MEANING_EVIDENCE:
-                kind = "meaning"
-            row[index] = (value + extra, kind)
+            row[index] = (value + extra, kind.with_meaning(extra))
     for position, unit in enumerate(lead):
         if _introduces_text_elsewhere(lead, position):
             # its body is in some question's own list on this page, or on the next page (the last question)
@@ -366,7 +381,7 @@ def _assign(
     for unit, (target, tail), row in zip(lead, labels, scores):
         question = candidates[target]
         role = "continued" if target == 0 else "lead"
-        question.parts.append(_Part(unit, role, row[target][1]))
+        question.parts.append(_Part(unit, role, row[target][1].tags))
 
 
 def _owed_skipped(current: int, target: int, tail: bool, owed: list[float]) -> int:
@@ -447,13 +462,34 @@ def _moves(current: int, in_tail: bool, count: int, has_continued: bool, tail_al
         yield 0, True
 
 
-def _to_entry(question: _Question) -> ParsedEntry:
+def _page_order(question: _Question) -> list[_Part]:
+    """The parts in the order the page most likely printed them.
+
+    Plain paragraphs first, then the list under the heading, closing remarks
+    ('更多详情请参见…', '3. 如果以上场景都不满足…') after both, then what the next page
+    carried on. Two exceptions put the list inside the paragraphs: a list opening with
+    its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and an
+    item '2.2 …：' followed at once by '2.3' had its body printed as that list.
+    """
     lead = [p for p in question.parts if p.role == "lead"]
-    before = [p for p in lead if not CLOSING_RE.match(p.unit.text)]
-    after = [p for p in lead if CLOSING_RE.match(p.unit.text)]
     follows = [p for p in question.parts if p.role == "follows"]
     continued = [p for p in question.parts if p.role == "continued"]
-    ordered = before + follows + after + continued
+    body = [p for p in lead if not CLOSING_RE.match(p.unit.text)]
+    closing = [p for p in lead if CLOSING_RE.match(p.unit.text)]
+    head: list[_Part] = []
+    if follows and body and _ends_in_intro(follows[0].unit.text) and list_number(body[0].unit.text) == (1,):
+        head, follows = follows[:1], follows[1:]
+    units = [p.unit for p in body]
+    for position in range(len(body)):
+        if follows and _dangling_list_item(units, position):
+            body = body[: position + 1] + follows + body[position + 1 :]
+            follows = []
+            break
+    return head + body + follows + closing + continued
+
+
+def _to_entry(question: _Question) -> ParsedEntry:
+    ordered = _page_order(question)
     spans = sorted({(question.unit.start, question.unit.end)} | {(p.unit.start, p.unit.end) for p in ordered})
     return ParsedEntry(
         question=question.unit.text,
@@ -463,7 +499,7 @@ def _to_entry(question: _Question) -> ParsedEntry:
         section=question.section,
         updated=question.updated,
         spans=tuple(_merge_spans(spans)),
-        placement=tuple(sorted({p.evidence for p in ordered})),
+        placement=tuple(sorted({tag for p in ordered for tag in p.evidence})),
     )
 
 
