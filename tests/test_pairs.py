@@ -323,3 +323,52 @@ def test_added_editions_do_not_re_pair_the_2025_export(entries, manifest, pages)
     assert all(answer for answer, _ in after.values())
     shipped = {e.question: e.answer for e in entries if e.doc == PDF_2025}
     assert {question: answer for question, (answer, _) in after.items()} == shipped
+
+
+# ---- meaning as evidence: the embedder's vectors, cached on disk by content hash ----
+
+
+class _CountingEmbedder:
+    """The real bundled embedder, counting the texts it is asked to embed."""
+
+    def __init__(self):
+        from assistant.embed import load_embedder
+
+        self.inner = load_embedder()
+        self.embedded = 0
+
+    @property
+    def id(self):
+        return self.inner.id
+
+    def embed_queries(self, texts):
+        self.embedded += len(texts)
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.embedded += len(texts)
+        return self.inner.embed_passages(texts)
+
+
+def test_meaning_prefers_the_answering_question_and_is_cached(tmp_path):
+    from assistant.ingest.pdf_meaning import MeaningScorer
+
+    questions = ["个人可以发送营销短信吗？", "能发送金融、教育、房地产这些行业的短信吗？"]
+    paragraphs = ["个人认证用户暂不支持发送营销短信，详情请参见使用须知。", "禁止发送金融相关的所有内容（验证码、通知和营销短信）。"]
+    first = MeaningScorer(_CountingEmbedder(), tmp_path)
+    scores = first.similarity(questions, paragraphs)
+    assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
+    assert first.embedder.embedded == 4 and list((tmp_path / "pairing").glob("*.npz"))
+    again = MeaningScorer(_CountingEmbedder(), tmp_path)
+    assert (again.similarity(questions, paragraphs) == scores).all()
+    assert again.embedder.embedded == 0  # read back from disk, the very same floats
+
+
+def test_pairing_is_the_same_with_a_cold_cache(manifest, entries, tmp_path):
+    from assistant.ingest.pdf_meaning import MeaningScorer
+    from assistant.ingest.pdf_text import parse_pdf_text
+
+    cold = MeaningScorer(_CountingEmbedder(), tmp_path)
+    parsed = parse_pdf_text(manifest.document(PDF_2025).path, _corpus_references(entries), cold)
+    assert cold.embedder.embedded > 0
+    assert [(p.question, p.answer) for p in parsed] == [(e.question, e.answer) for e in entries if e.doc == PDF_2025]

@@ -35,6 +35,12 @@ class MeaningScorer:
         slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.embedder.id)
         return self.cache_dir / "pairing" / f"vectors-{slug}.npz"
 
+    def prepare(self, queries: list[str], passages: list[str]) -> None:
+        """Embed what is missing of a whole document at once, and write the cache once."""
+        added = self._add(queries, "query") + self._add(passages, "passage")
+        if added:
+            self._save()
+
     def similarity(self, questions: list[str], paragraphs: list[str]) -> np.ndarray:
         """Cosine of every (paragraph, question): shape (len(paragraphs), len(questions))."""
         if not questions or not paragraphs:
@@ -44,15 +50,19 @@ class MeaningScorer:
         return passage @ query.T
 
     def _embed(self, texts: list[str], role: str) -> np.ndarray:
+        if self._add(texts, role):
+            self._save()
         vectors = self._load()
-        keys = [_key(role, text) for text in texts]
-        missing = sorted({key: text for key, text in zip(keys, texts) if key not in vectors}.items())
+        return np.stack([vectors[_key(role, text)] for text in texts])
+
+    def _add(self, texts: list[str], role: str) -> int:
+        vectors = self._load()
+        missing = sorted({_key(role, text): text for text in texts if _key(role, text) not in vectors}.items())
         if missing:
             embed = self.embedder.embed_queries if role == "query" else self.embedder.embed_passages
             fresh = embed([text for _, text in missing])
             vectors.update(zip((key for key, _ in missing), fresh.astype(np.float32)))
-            self._save()
-        return np.stack([vectors[key] for key in keys])
+        return len(missing)
 
     def _load(self) -> dict[str, np.ndarray]:
         if self._vectors is None:
