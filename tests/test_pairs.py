@@ -226,7 +226,8 @@ def test_parenthetical_note_is_not_glued_to_the_next_question(entries):
 
 # ---- the 2025 export, every entry, line by line (tests/gold_2025.py) ----
 
-_SOURCE_2025 = (PROJECT_ROOT / "corpus" / "tencent" / "sms-faq-2025-pdf.txt").read_text(encoding="utf-8").splitlines()
+PDF_2025_PATH = PROJECT_ROOT / "corpus" / "tencent" / "sms-faq-2025-pdf.txt"
+_SOURCE_2025 = PDF_2025_PATH.read_text(encoding="utf-8").splitlines()
 
 
 def _is_content(number: int) -> bool:
@@ -308,12 +309,12 @@ def _corpus_references(entries) -> list:
 
 
 @pytest.mark.parametrize("pages", ["tencent-sms-usage-faq-zh.md", "*.md"])
-def test_added_editions_do_not_re_pair_the_2025_export(entries, manifest, pages):
+def test_added_editions_do_not_re_pair_the_2025_export(entries, pages):
     from assistant.ingest.pdf_text import parse_pdf_text
 
     if not EXTRA_PAGES.is_dir():
         pytest.skip("shared/seeds/extra is not beside this checkout")
-    path = manifest.document(PDF_2025).path
+    path = PDF_2025_PATH
     base = _corpus_references(entries)
     extra = [ref for page in sorted(EXTRA_PAGES.glob(pages)) for ref in _references_of_markdown(page)]
     assert extra
@@ -364,11 +365,21 @@ def test_meaning_prefers_the_answering_question_and_is_cached(tmp_path):
     assert again.embedder.embedded == 0  # read back from disk, the very same floats
 
 
-def test_pairing_is_the_same_with_a_cold_cache(manifest, entries, tmp_path):
+def test_pairing_is_the_same_with_a_cold_cache(entries, tmp_path):
     from assistant.ingest.pdf_meaning import MeaningScorer
     from assistant.ingest.pdf_text import parse_pdf_text
 
     cold = MeaningScorer(_CountingEmbedder(), tmp_path)
-    parsed = parse_pdf_text(manifest.document(PDF_2025).path, _corpus_references(entries), cold)
+    parsed = parse_pdf_text(PDF_2025_PATH, _corpus_references(entries), cold)
     assert cold.embedder.embedded > 0
     assert [(p.question, p.answer) for p in parsed] == [(e.question, e.answer) for e in entries if e.doc == PDF_2025]
+
+
+def test_placement_names_the_deciding_evidence(entries):
+    decided = {"meaning", "content", "structure", "follows-question"}
+    for entry in (e for e in entries if e.doc == PDF_2025):
+        assert set(entry.placement) <= decided | {"edition-confirmed"}, entry.question
+        assert set(entry.placement) & decided, entry.question  # another edition only ever confirms
+    # one paragraph each, told apart by what they say (个人 vs 企业认证), not by order or words
+    assert find(entries, PDF_2025, "个人可以发送营销短信吗").placement == ("meaning",)
+    assert find(entries, PDF_2025, "发送营销短信需要什么条件").placement == ("meaning",)
