@@ -371,8 +371,9 @@ def _page_order(question: _Question) -> list[_Part]:
     Plain paragraphs first, then the list under the heading, closing remarks
     ('更多详情请参见…', '3. 如果以上场景都不满足…') after both, then what the next page
     carried on. Two exceptions put the list inside the paragraphs: a list opening with
-    its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and an
-    item '2.2 …：' followed at once by '2.3' had its body printed as that list.
+    its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and a
+    paragraph announcing what does not follow it ('…策略为：', or '2.2 …：' followed at
+    once by '2.3') had that list printed as its body (notes under it stay last).
     """
     lead = [p for p in question.parts if p.role == "lead"]
     follows = [p for p in question.parts if p.role == "follows"]
@@ -383,9 +384,14 @@ def _page_order(question: _Question) -> list[_Part]:
     if follows and body and cues.announces(follows[0].unit.text) and cues.list_number(body[0].unit.text) == (1,):
         head, follows = follows[:1], follows[1:]
     texts = [p.unit.text for p in body]
-    dangling = next((i for i in range(len(body)) if cues.dangling_list_item(texts, i)), None)
-    if follows and dangling is not None:
-        body, follows = body[: dangling + 1] + follows + body[dangling + 1 :], []
+    announcing = next(
+        (i for i in range(len(body)) if cues.dangling_list_item(texts, i) or cues.announces_other_text_next(texts, i)),
+        None,
+    )
+    if follows and announcing is not None:
+        notes = [p for p in follows if cues.is_note(p.unit.text)]
+        announced = [p for p in follows if not cues.is_note(p.unit.text)]
+        body, follows = body[: announcing + 1] + announced + body[announcing + 1 :], notes
     return head + body + follows + closing + continued
 
 
