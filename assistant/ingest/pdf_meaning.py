@@ -19,10 +19,9 @@ import numpy as np
 
 from assistant.embed import DEFAULT_EMBEDDER, Embedder, load_embedder
 
-ROLES = ("query", "passage")
-
-
 class MeaningScorer:
+    """Question–paragraph cosines from an embedder, vectors cached on disk by role and content hash."""
+
     def __init__(self, embedder: Embedder, cache_dir: Path | None) -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir

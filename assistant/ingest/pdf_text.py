@@ -216,6 +216,7 @@ def _attach_note_labels(units: list[Unit]) -> list[Unit]:
     for unit in units:
         if out and out[-1].text in NOTE_LABELS:
             label = out.pop()
-            unit = Unit(label.text.rstrip("：") + "：\n" + unit.text, label.start, unit.end, unit.raw_last, label.after_closing)
+            text = label.text.rstrip("：") + "：\n" + unit.text
+            unit = Unit(text, label.start, unit.end, unit.raw_last, label.after_closing)
         out.append(unit)
     return out
