@@ -188,15 +188,31 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
     store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
     report = store.report(args.limit)
-    titles = {"abstained": "Most frequent questions without an answer (abstained)",
-              "down_voted": "Most down-voted questions (👎)"}
-    for key, title in titles.items():
-        print(f"{title}:")
-        for query, count in report[key]:
-            print(f"  {count:4}  {query}")
-        if not report[key]:
-            print("  (none yet)")
+    print("Most frequent questions without an answer (abstained):")
+    for query, count in report["abstained"]:
+        print(f"  {count:4}  {query}")
+    if not report["abstained"]:
+        print("  (none yet)")
+    print("Entries most often voted not helpful (👎), with what agents asked and wrote:")
+    questions = _entry_questions(settings)
+    for entry_id, count, queries, comments in report["down_voted"]:
+        print(f"  {count:4}  {entry_id or '(no entry)'}  {questions.get(entry_id, '')}")
+        print(f"        asked: {' | '.join(queries)}")
+        for comment in comments:
+            print(f"        wrong: {comment}")
+    if not report["down_voted"]:
+        print("  (none yet)")
     return 0
+
+
+def _entry_questions(settings: Settings) -> dict[str, str]:
+    """Entry id → question, from the published index when there is one (the report works without)."""
+    from assistant.index import load_index
+
+    try:
+        return {entry.id: entry.question for entry in load_index(settings).entries}
+    except AssistantError:
+        return {}
 
 
 def _whole_number(text: str) -> int:

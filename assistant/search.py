@@ -10,6 +10,7 @@ from assistant.abstain import AbstentionModel, Evidence
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.excerpt import informative_excerpt
 from assistant.glossary import Glossary
 from assistant.index import LoadedIndex, check_embedder
 from assistant.safe_text import clean_text
@@ -139,8 +140,10 @@ class Searcher:
         notices = []
         query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
-            notices.append(f"the query was {len(query)} characters; only the first {MAX_QUERY_CHARS} were searched")
-            query = query[:MAX_QUERY_CHARS]
+            excerpt = informative_excerpt(query, MAX_QUERY_CHARS)
+            notices.append(f"the message was {len(query)} characters; the {len(excerpt)} most informative "
+                           f"(error codes, questions) were searched: “{excerpt[:80]}…”")
+            query = excerpt
         return query, notices
 
     def search(

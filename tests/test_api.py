@@ -58,7 +58,7 @@ def test_bad_requests_are_4xx_json_never_500(client, method, kwargs):
 
 def test_a_long_query_within_the_limit_is_searched_with_a_notice(client):
     data = client.post("/api/search", json={"q": "短信签名" * 2000}).json()
-    assert "only the first" in data["notices"][0]
+    assert "most informative" in data["notices"][0]
 
 
 def test_entries_by_id_and_404(client):
@@ -126,3 +126,12 @@ def test_feedback_report_lists_abstained_and_down_voted_queries(client, server):
                           env=env, cwd=PROJECT_ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "今天天气怎么样" in done.stdout and "如何开发票" in done.stdout
+
+
+def test_a_long_message_is_searched_by_its_sentence_with_the_error_code(client):
+    filler = "您好，我们公司最近在做国际/港澳台短信业务，账户有欠费提醒，" * 14
+    message = filler + "另外调用接口时返回1014错误，请问怎么处理？"
+    assert len(message) > 500
+    data = client.post("/api/search", json={"q": message}).json()
+    assert "1014" in data["query"] and "most informative" in data["notices"][0]
+    assert "1014" in data["hits"][0]["question"]
