@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -174,6 +175,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    if args.handover_url is not None or args.handover_text is not None:
+        settings = dataclasses.replace(settings, handover_url=args.handover_url or settings.handover_url,
+                                       handover_text=args.handover_text or settings.handover_text)
+    if settings.handover_url and not re.fullmatch(r"(https?|mailto):[^\s\"'<>]+", settings.handover_url):
+        print("faq serve: --handover-url must be an http(s) or mailto: link", file=sys.stderr)
+        return 2
     load_index(settings)  # a missing or stale index fails here, with the command that fixes it
     from assistant.web.server import serve
 
@@ -274,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="where feedback is stored (default: data/, or FAQ_DATA_DIR)")
     serve.add_argument("--allow-embed", nargs="*", default=[], metavar="ORIGIN",
                        help="origins allowed to show the assistant in an iframe, e.g. https://help.example.com")
+    serve.add_argument("--handover-url", help="link shown when no FAQ entry answers (helpdesk queue, mailto:)")
+    serve.add_argument("--handover-text", help="hand-over line shown when no FAQ entry answers")
     serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
     serve.set_defaults(handler=cmd_serve)
 
