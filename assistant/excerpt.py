@@ -7,6 +7,7 @@ import re
 from assistant.tokenize import query_identifiers
 
 SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]*|\n")
+CLAUSE_RE = re.compile(r"[^，,、]+[，,、]*")
 QUESTION_RE = re.compile(r"[?？]|怎么|如何|为什么|为何|是否|能否|吗|呢|\b(how|why|what|can|does|is)\b", re.I)
 
 
@@ -17,12 +18,18 @@ def _weight(sentence: str) -> int:
 def informative_excerpt(text: str, limit: int) -> str:
     """At most `limit` characters of `text`: its sentences with identifiers or questions first, in reading order.
 
-    A message up to `limit` is returned whole; a longer one keeps the most informative sentences
+    A message up to `limit` is returned whole; a longer one keeps the most informative sentences (clauses
+    of a run-on sentence)
     (error codes and API error names, then questions, later sentences on ties, as a customer usually
     asks at the end), in their original order."""
     if len(text) <= limit:
         return text
-    sentences = [s.strip() for s in SENTENCE_RE.findall(text) if s.strip()]
+    sentences = []
+    for sentence in (s.strip() for s in SENTENCE_RE.findall(text)):
+        if len(sentence) > limit:  # one run-on sentence: its clauses are the units
+            sentences += [c.strip() for c in CLAUSE_RE.findall(sentence) if c.strip()]
+        elif sentence:
+            sentences.append(sentence)
     ranked = sorted(range(len(sentences)), key=lambda i: (-_weight(sentences[i]), -i))
     chosen: set[int] = set()
     used = 0
@@ -31,7 +38,6 @@ def informative_excerpt(text: str, limit: int) -> str:
         if used + size <= limit:
             chosen.add(i)
             used += size
-    if not chosen:  # one sentence longer than the limit: its most informative end
-        best = sentences[ranked[0]]
-        return best[:limit] if query_identifiers(best[:limit]) or not query_identifiers(best) else best[-limit:]
+    if not chosen:  # one clause longer than the limit
+        return sentences[ranked[0]][:limit]
     return " ".join(sentences[i] for i in sorted(chosen))

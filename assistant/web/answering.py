@@ -10,7 +10,7 @@ from assistant.search import MAX_TOP_K, QueryError, SearchResult
 from assistant.web.conversation import (active_filters, filter_conflict, hidden_answer_note, read_message,
                                         without_vendor_names)
 from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
-from assistant.web.render import Turn, message_html, reply_text, turn_html
+from assistant.web.render import Turn, message_html, reply_text, turn_html, turn_language
 from assistant.web.service import Service
 
 MAX_MESSAGE = 10_000
@@ -57,11 +57,13 @@ class Answerer:
         label = f"{vendor_name(best.vendor_name, lang)} · {edition_name(best.edition, lang)}"
         return hidden_answer_note(best.question, label, lang)
 
-    def _notices(self, asked: str, result: SearchResult, previous: str | None, lang: str) -> list[str]:
+    def _notices(self, asked: str, result: SearchResult, previous: str | None, vendor: str | None,
+                 lang: str) -> list[str]:
         notices = []
         if previous:
-            notices.append(f"结合上一个问题理解：“{previous}”→ 搜索“{result.query}”" if lang == "zh"
-                           else f"Read with your previous question “{previous}”: searched “{result.query}”")
+            vendor = "" if not vendor else f"（{vendor_name(vendor, lang)}）" if lang == "zh" else f" ({vendor_name(vendor, lang)})"
+            notices.append(f"结合上一个问题理解：“{previous}”{vendor}，搜索“{result.query}”" if lang == "zh"
+                           else f"Read with your previous question “{previous}”{vendor}: searched “{result.query}”")
         if result.notices:
             searched = result.query if len(result.query) <= 90 else result.query[:90] + "…"
             notices.append(f"消息有 {len(asked)} 个字符，超过搜索上限；已搜索其中最有信息量的部分（错误码、问题）：“{searched}”"
@@ -87,14 +89,15 @@ class Answerer:
         result, answer_id = self._search(reading.query, used_vendor, edition, top_k, surface)
         answered = bool(result.hits) and not result.abstained
         best = result.hits[0].entry if answered else None
-        lang = language_of(best.answer or best.question) if best else asked_lang
+        lang = turn_language(result, text)
         widen = None
         if not answered and (used_vendor or edition not in (None, "latest")):
             widen = self._hidden_answer(reading.query, top_k, lang)
         turn = Turn(
             question=shown_as or text, answer_id=answer_id,
             filters=active_filters(self.entries, used_vendor, edition, lang, implied=not vendor and bool(reading.vendor)),
-            notices=self._notices(text, result, reading.previous, lang), widen=widen,
+            notices=self._notices(text, result, reading.previous, self._vendor_label(reading.vendor), lang)
+            + ([LABELS[lang]["widened"]] if shown_as else []), widen=widen,
             handover=self.service.settings.handover_text, handover_url=self.service.settings.handover_url,
             source_base=self.source_base,
         )
@@ -104,6 +107,9 @@ class Answerer:
             del answers[stale]
         session["previous"] = without_vendor_names(reading.query) if reading.vendor else reading.query
         return turn_html(result, self.by_id, turn)
+
+    def _vendor_label(self, vendor: str | None) -> str | None:
+        return next((e.vendor_name for e in self.entries if e.vendor == vendor), None) if vendor else None
 
     def reply(self, message, vendor="", edition="latest", top_k=5) -> str:
         """The chat API's plain-text reply."""

@@ -17,7 +17,7 @@ LABELS = {
         "why": "哪里不对？（可选）", "send": "提交", "filters": "当前筛选", "removed": "该版本有、当前答案没有",
         "added": "当前答案新增", "next": "可以：", "rephrase": "换个说法，或只输入错误码 / API 错误名（如 1014）",
         "widen": "取消筛选再搜一次", "handover": "转交人工：请联系二线支持。", "vendor": "厂商", "edition": "版本",
-        "latest": "最新版", "all": "全部版本",
+        "latest": "最新版", "all": "全部版本", "widened": "已取消筛选重新搜索（筛选框里的设置未改）。",
     },
     "en": {
         "undated": "undated", "lines": "lines", "source": "Source", "open": "vendor page", "view_lines": "view source lines",
@@ -30,6 +30,7 @@ LABELS = {
         "rephrase": "Rephrase, or type just the error code / API error name (e.g. 1014)",
         "widen": "Search again without filters", "handover": "Hand over to a person: contact second-line support.",
         "vendor": "vendor", "edition": "edition", "latest": "latest", "all": "all editions",
+        "widened": "Searched again without filters (the filter settings are unchanged).",
     },
 }
 # Words of the manifest's edition labels, in Chinese (longest first).
@@ -48,7 +49,7 @@ def edition_name(label: str, lang: str) -> str:
         return label
     for english, chinese in EDITION_WORDS_ZH:
         label = label.replace(english, chinese)
-    return label.replace("(", "（").replace(")", "）").replace(", ", "，")
+    return label.replace(" (", "（").replace("(", "（").replace(")", "）").replace(", ", "，")
 
 
 def vendor_name(name: str, lang: str) -> str:

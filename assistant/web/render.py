@@ -19,6 +19,7 @@ MARKDOWN_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
 # A URL ends at whitespace, a closing bracket, quotes or CJK punctuation: "(…/3773)解决" keeps 解决 outside.
 URL_RE = re.compile(r"https?://[^\s()（）<>\"'，。；：！？、“”【】]+")
 BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
+LETTER_RE = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 SPELLING_ONLY = 0.03  # at most this share of the answer's characters changed, one or two at a time
 
 
@@ -134,10 +135,6 @@ def quote_html(hit: Hit, turn: Turn, lang: str) -> str:
     entry, labels = hit.entry, LABELS[lang]
     plain, cited = _copy_data(entry, lang)
     answer = answer_html(entry.answer) if entry.answer.strip() else html.escape(labels["no_answer"])
-    filters = ""
-    if turn.filters:
-        active = " · ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in turn.filters.items())
-        filters = f'<div class="faq-filters-note">{labels["filters"]}: {active}</div>'
     return (
         f'<article class="faq-quote" lang="{lang}" data-entry="{html.escape(entry.id)}">'
         f'<div class="faq-quote-question">{html.escape(entry.question)}</div>'
@@ -154,8 +151,17 @@ def quote_html(hit: Hit, turn: Turn, lang: str) -> str:
         f'<span class="faq-status" role="status"></span></div>'
         f'<form class="faq-why" hidden><label>{labels["why"]}<textarea maxlength="2000" rows="2"></textarea></label>'
         f'<button type="submit">{labels["send"]}</button></form>'
-        f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div>{filters}</article>'
+        f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div>{filters_html(turn, lang)}</article>'
     )
+
+
+def filters_html(turn: Turn, lang: str) -> str:
+    """The filters this answer was found under, so a narrowed answer never passes for the whole FAQ's."""
+    if not turn.filters:
+        return ""
+    active = " · ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in turn.filters.items())
+    return f'<div class="faq-filters-note">{LABELS[lang]["filters"]}: {active}</div>'
+
 
 
 def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str) -> str:
@@ -223,11 +229,18 @@ def next_steps_html(turn: Turn, lang: str) -> str:
     return f'<div class="faq-next"><div>{labels["next"]}</div><ul>{"".join(steps)}</ul></div>'
 
 
+def turn_language(result: SearchResult, question: str) -> str:
+    """One label language per turn: the answer's; without one, the question's (a bare code: the entries')."""
+    if result.hits and (not result.abstained or not LETTER_RE.search(question)):
+        best = result.hits[0].entry
+        return language_of(best.answer or best.question)
+    return language_of(question)
+
+
 def turn_html(result: SearchResult, entries: dict[str, FaqEntry], turn: Turn) -> str:
     """One whole turn: the agent's question, notices, then the quote (or the next steps), then context."""
     answered = bool(result.hits) and not result.abstained
-    lang = language_of(result.hits[0].entry.answer or result.hits[0].entry.question) if answered \
-        else language_of(turn.question)
+    lang = turn_language(result, turn.question)
     labels = LABELS[lang]
     parts = [f'<section class="faq-turn" data-answer="{html.escape(turn.answer_id)}" lang="{lang}">',
              f'<div class="faq-asked">{html.escape(turn.question)}</div>', _notices_html(turn)]
@@ -242,7 +255,7 @@ def turn_html(result: SearchResult, entries: dict[str, FaqEntry], turn: Turn) ->
     else:
         parts.append(f'<article class="faq-quote faq-abstain" lang="{lang}">'
                      f'<div class="faq-quote-question">{labels["abstain"]}</div>{next_steps_html(turn, lang)}'
-                     f'</article>')
+                     f'{filters_html(turn, lang)}</article>')
         parts.append(related_html(result.hits, turn, lang, "possibly"))
     parts.append("</section>")
     return "".join(parts)

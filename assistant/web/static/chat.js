@@ -51,6 +51,7 @@ async function copy(button) {
     selection.addRange(range);
     status.textContent = BLOCKED[lang];
     status.dataset.state = "blocked";
+    status.scrollIntoView({block: "nearest"});
   }
 }
 
