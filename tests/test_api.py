@@ -109,7 +109,7 @@ def test_gradio_client_calls_the_chat_endpoint(server):
     assert reply.startswith("返回1014错误如何处理？\n\n调用腾讯云短信接口") and "\n来源: 腾讯云 短信 SMS · 2025 PDF 版" in reply
     assert "**" not in reply and "<" not in reply
     english = chat.predict("What's the weather like today?", "", "latest", 3, api_name="/chat")
-    assert "No FAQ entry answers this." in english
+    assert english.startswith("No FAQ entry answers this.")
     aliyun = chat.predict("短信状态一直显示发送中", "aliyun", "latest", 3, api_name="/chat")
     assert "来源: 阿里云" in aliyun.split("\n\n")[2]
 

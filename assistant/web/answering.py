@@ -117,7 +117,7 @@ class Answerer:
         if conflict := filter_conflict(self.entries, vendor, edition, language_of(message)):
             return conflict
         result, _ = self._search(message, vendor, edition, top_k, surface="chat-api")
-        return reply_text(result, self.by_id, message)
+        return reply_text(result, message)
 
     def vote(self, note: dict, answer_id: str, vote, comment) -> None:
         if vote not in (-1, 0, 1) or isinstance(vote, bool):

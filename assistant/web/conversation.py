@@ -61,15 +61,13 @@ def read_message(text: str, previous: str | None) -> Reading:
     return Reading(" ".join(p for p in (rest, base) if p), vendor, previous)
 
 
-def edition_choices(entries: list[FaqEntry], vendor: str | None, lang_pair: bool = True) -> list[tuple[str, str]]:
+def edition_choices(entries: list[FaqEntry], vendor: str | None) -> list[tuple[str, str]]:
     """The edition dropdown for one vendor (or all): latest, all, then that vendor's documents."""
     seen: dict[str, str] = {}
     for entry in entries:
         if not vendor or entry.vendor == vendor:
-            label = f"{vendor_name(entry.vendor_name, 'en')} · {entry.edition}"
-            if lang_pair:
-                label += f" · {edition_name(entry.edition, 'zh')}"
-            seen.setdefault(entry.doc, label)
+            seen.setdefault(entry.doc, f"{vendor_name(entry.vendor_name, 'en')} · {entry.edition} · "
+                                       f"{edition_name(entry.edition, 'zh')}")
     return [("latest 最新版", "latest"), ("all editions 全部版本", "all")] + [(v, k) for k, v in seen.items()]
 
 

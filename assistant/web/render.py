@@ -97,7 +97,9 @@ def diff_html(shown: FaqEntry, other: FaqEntry, lang: str) -> str:
             rows.append(f'<div class="faq-add" title="{labels["added"]}">+ {text}</div>')
         elif tag == "  ":
             rows.append(f'<div class="faq-same">  {text}</div>')
-    return f'<div class="faq-diff">{"".join(rows)}</div>'
+    legend = f'<div class="faq-legend"><span class="faq-del">− {labels["removed"]}</span> ' \
+             f'<span class="faq-add">+ {labels["added"]}</span></div>'
+    return f'<div class="faq-diff">{legend}{"".join(rows)}</div>'
 
 
 def _source_links(entry: FaqEntry, turn: Turn, lang: str) -> str:
@@ -144,10 +146,10 @@ def quote_html(hit: Hit, turn: Turn, lang: str) -> str:
         f'<div class="faq-actions">'
         f'<button type="button" class="faq-copy" data-copy="plain">{labels["copy"]}</button>'
         f'<button type="button" class="faq-copy" data-copy="cited">{labels["copy_cited"]}</button>'
-        f'<span class="faq-votes"><button type="button" class="faq-vote" data-vote="1" aria-pressed="false" '
-        f'title="{labels["helpful"]}">▲ {labels["helpful"]}</button>'
-        f'<button type="button" class="faq-vote" data-vote="-1" aria-pressed="false" '
-        f'title="{labels["unhelpful"]}">▼ {labels["unhelpful"]}</button></span>'
+        f'<span class="faq-votes"><button type="button" class="faq-vote" data-vote="1" aria-pressed="false" aria-label="{labels['helpful']}" '
+        f'title="{labels["helpful"]}">▲<span class="faq-vote-text"> {labels["helpful"]}</span></button>'
+        f'<button type="button" class="faq-vote" data-vote="-1" aria-pressed="false" aria-label="{labels['unhelpful']}" '
+        f'title="{labels["unhelpful"]}">▼<span class="faq-vote-text"> {labels["unhelpful"]}</span></button></span>'
         f'<span class="faq-status" role="status"></span></div>'
         f'<form class="faq-why" hidden><label>{labels["why"]}<textarea maxlength="2000" rows="2"></textarea></label>'
         f'<button type="submit">{labels["send"]}</button></form>'
@@ -269,21 +271,19 @@ def message_html(question: str, text: str, turn_id: str = "") -> str:
             f'<article class="faq-quote faq-message">{text}</article></section>')
 
 
-def reply_text(result: SearchResult, entries: dict[str, FaqEntry], question: str) -> str:
+def reply_text(result: SearchResult, question: str) -> str:
     """The reply as plain text, for the API's chat endpoint: the quote with its citation, then related questions."""
-    lang = language_of(question)
+    lang = turn_language(result, question)
     labels = LABELS[lang]
     lines = list(result.notices)
-    if not result.hits or result.abstained:
+    answered = bool(result.hits) and not result.abstained
+    if answered:
+        best = result.hits[0].entry
+        lines += [best.question, "", _copy_data(best, lang)[1]]
+    else:
         lines.append(labels["abstain"])
-        lines += [f"- {hit.entry.question} ({citation(hit.entry, lang)})" for hit in result.hits]
-        return "\n".join(lines)
-    best = result.hits[0].entry
-    plain, cited = _copy_data(best, language_of(best.answer or best.question))
-    lines += [best.question, "", cited, "", f"{entries_label(lang)}:"]
-    lines += [f"- {hit.entry.question} ({citation(hit.entry, lang)})" for hit in result.hits[1:]]
-    return "\n".join(lines if len(result.hits) > 1 else lines[:-1])
-
-
-def entries_label(lang: str) -> str:
-    return LABELS[lang]["related"]
+    others = result.hits[1:] if answered else result.hits
+    if others:
+        lines += ["", f"{labels['related' if answered else 'possibly']}:"]
+        lines += [f"- {hit.entry.question} ({citation(hit.entry, lang)})" for hit in others]
+    return "\n".join(lines)
