@@ -138,10 +138,11 @@ class Searcher:
         if edition and edition not in self.editions:
             raise QueryError(f"unknown edition '{edition}'; valid: {', '.join(self.editions)}")
         notices = []
+        length = len(query.strip())
         query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
             excerpt = informative_excerpt(query, MAX_QUERY_CHARS)
-            notices.append(f"the message was {len(query)} characters; the {len(excerpt)} most informative "
+            notices.append(f"the message was {length} characters; the {len(excerpt)} most informative "
                            f"(error codes, questions) were searched: “{excerpt[:80]}…”")
             query = excerpt
         return query, notices
