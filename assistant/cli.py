@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -174,6 +175,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    if args.handover_url is not None or args.handover_text is not None:
+        settings = dataclasses.replace(settings, handover_url=args.handover_url or settings.handover_url,
+                                       handover_text=args.handover_text or settings.handover_text)
+    if settings.handover_url and not re.fullmatch(r"(https?|mailto):[^\s\"'<>]+", settings.handover_url):
+        print("faq serve: --handover-url must be an http(s) or mailto: link", file=sys.stderr)
+        return 2
     load_index(settings)  # a missing or stale index fails here, with the command that fixes it
     from assistant.web.server import serve
 
@@ -188,15 +195,31 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
     store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
     report = store.report(args.limit)
-    titles = {"abstained": "Most frequent questions without an answer (abstained)",
-              "down_voted": "Most down-voted questions (👎)"}
-    for key, title in titles.items():
-        print(f"{title}:")
-        for query, count in report[key]:
-            print(f"  {count:4}  {query}")
-        if not report[key]:
-            print("  (none yet)")
+    print("Most frequent questions without an answer (abstained):")
+    for query, count in report["abstained"]:
+        print(f"  {count:4}  {query}")
+    if not report["abstained"]:
+        print("  (none yet)")
+    print("Entries most often voted not helpful (👎), with what agents asked and wrote:")
+    questions = _entry_questions(settings)
+    for entry_id, count, queries, comments in report["down_voted"]:
+        print(f"  {count:4}  {entry_id or '(no entry)'}  {questions.get(entry_id, '')}")
+        print(f"        asked: {' | '.join(queries)}")
+        for comment in comments:
+            print(f"        wrong: {comment}")
+    if not report["down_voted"]:
+        print("  (none yet)")
     return 0
+
+
+def _entry_questions(settings: Settings) -> dict[str, str]:
+    """Entry id → question, from the published index when there is one (the report works without)."""
+    from assistant.index import load_index
+
+    try:
+        return {entry.id: entry.question for entry in load_index(settings).entries}
+    except AssistantError:
+        return {}
 
 
 def _whole_number(text: str) -> int:
@@ -258,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="where feedback is stored (default: data/, or FAQ_DATA_DIR)")
     serve.add_argument("--allow-embed", nargs="*", default=[], metavar="ORIGIN",
                        help="origins allowed to show the assistant in an iframe, e.g. https://help.example.com")
+    serve.add_argument("--handover-url", help="link shown when no FAQ entry answers (helpdesk queue, mailto:)")
+    serve.add_argument("--handover-text", help="hand-over line shown when no FAQ entry answers")
     serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
     serve.set_defaults(handler=cmd_serve)
 

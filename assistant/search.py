@@ -10,6 +10,7 @@ from assistant.abstain import AbstentionModel, Evidence
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.excerpt import informative_excerpt
 from assistant.glossary import Glossary
 from assistant.index import LoadedIndex, check_embedder
 from assistant.safe_text import clean_text
@@ -140,8 +141,10 @@ class Searcher:
         length = len(query.strip())
         query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
-            notices.append(f"the query was {length} characters; only the first {MAX_QUERY_CHARS} were searched")
-            query = query[:MAX_QUERY_CHARS]
+            excerpt = informative_excerpt(query, MAX_QUERY_CHARS)
+            notices.append(f"the message was {length} characters; the {len(excerpt)} most informative "
+                           f"(error codes, questions) were searched: “{excerpt[:80]}…”")
+            query = excerpt
         return query, notices
 
     def search(
