@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ import pytest
 
 from assistant.config import PROJECT_ROOT
 from browser import LAUNCH_ARGS, ensure_chromium
+from customer_messages import ASKS_ABOUT_CODE, MENTIONS_CODE_ASKS_ELSE
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 TIMEOUT = 30_000
@@ -63,6 +65,18 @@ def ask(where, question: str):
     return turn
 
 
+def assert_answer_then_buttons_then_source(turn):
+    """The whole answer, then the buttons, then the source: nothing pinned over the answer, no inner scrolling."""
+    quote = turn.locator(".faq-quote")
+    answer, actions, source = (quote.locator(s).bounding_box() for s in (".faq-answer", ".faq-actions",
+                                                                        ".faq-provenance"))
+    assert answer["y"] + answer["height"] <= actions["y"] + 1 and actions["y"] + actions["height"] <= source["y"] + 1
+    scrolling_inside = quote.evaluate("q => [q, ...q.querySelectorAll('*')].filter(e => e.scrollHeight > "
+                                      "e.clientHeight + 1 && getComputedStyle(e).overflowY !== 'visible').length")
+    assert scrolling_inside == 0
+    assert quote.evaluate("q => [...q.querySelectorAll('*')].every(e => getComputedStyle(e).position !== 'sticky')")
+
+
 def clipboard(page) -> str:
     return page.evaluate("navigator.clipboard.readText()")
 
@@ -107,8 +121,14 @@ def test_the_quote_is_in_view_after_an_answer_on_desk_and_phone(browser, server)
         page.wait_for_timeout(300)
         box = turn.locator(".faq-quote-question").bounding_box()
         assert box and 0 <= box["y"] and box["y"] + box["height"] <= height, (name, box)
-        assert turn.locator(".faq-quote-question").inner_text() == "返回1014错误如何处理？"
+        assert turn.locator(".faq-quote-question").inner_text().startswith("返回1014错误如何处理？")
+        assert_answer_then_buttons_then_source(turn)
+        transcript = page.locator("#faq-transcript").bounding_box()
+        if width < 480:  # the phone uses the whole width
+            assert transcript["x"] <= 6 and transcript["x"] + transcript["width"] >= width - 6, transcript
         page.screenshot(path=str(ARTIFACTS / f"quote-in-view-{name}.png"))
+        turn.locator(".faq-provenance").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"quote-end-{name}.png"))
         page.context.close()
 
 
@@ -166,7 +186,10 @@ def test_the_embed_fits_400x600_with_the_quote_in_view_and_copy_works_with_clipb
     assert filters and filters["y"] + filters["height"] <= 600
     title = turn.locator(".faq-quote-question").bounding_box()
     assert 0 <= title["y"] and title["y"] + title["height"] <= 600
+    assert_answer_then_buttons_then_source(turn)
     page.screenshot(path=str(ARTIFACTS / "quote-in-view-embed-400x600.png"))
+    turn.locator(".faq-provenance").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "quote-end-embed-400x600.png"))
     turn.locator(".faq-copy[data-copy='plain']").click()
     turn.locator(".faq-status[data-state='copied']").wait_for()
     assert clipboard(page).startswith("调用腾讯云短信接口发送短信时")
@@ -175,6 +198,8 @@ def test_the_embed_fits_400x600_with_the_quote_in_view_and_copy_works_with_clipb
 
 def test_the_agent_is_told_when_the_helpdesk_frame_blocks_copying(browser, server, helpdesk):
     page = new_page(browser, 420, 620)
+    console = []
+    page.on("console", lambda message: console.append(message.text))
     page.goto(helpdesk(allow=""), wait_until="load")
     frame = page.frame_locator("#faq")
     frame.locator("#faq-question textarea").wait_for()
@@ -182,7 +207,9 @@ def test_the_agent_is_told_when_the_helpdesk_frame_blocks_copying(browser, serve
     turn.locator(".faq-copy[data-copy='plain']").click()
     status = turn.locator(".faq-status[data-state='blocked']")
     status.wait_for()
-    assert "clipboard-write" in status.inner_text() and "Ctrl+C" in status.inner_text()
+    assert status.inner_text() == "答案已选中，请按 Ctrl+C（Mac：⌘+C）复制"
+    assert any('allow="clipboard-write"' in line for line in console)  # the developer's hint: console only
+    assert_answer_then_buttons_then_source(turn)
     page.screenshot(path=str(ARTIFACTS / "embed-copy-blocked.png"))
     page.context.close()
 
@@ -218,24 +245,30 @@ def test_sources_link_to_the_vendor_page_and_to_the_exact_lines(page, server):
     assert turn.locator(".faq-quote .faq-vendor-link").get_attribute("href") == entry["source"]["url"]
     lines_link = turn.locator(".faq-quote .faq-source-link")
     assert lines_link.get_attribute("href") == f"source/{entry_id}"
+    first, last = entry["source"]["line_start"], entry["source"]["line_end"]
+    assert lines_link.inner_text() == f"查看原文第 {first}–{last} 行"
+    cite = turn.locator(".faq-quote .faq-cite").inner_text()
+    assert cite.startswith("阿里云") and "·" not in cite[-2:]
+    assert [" ".join(v.inner_text().split()) for v in turn.locator(".faq-quote .faq-vote").all()] == ["▲ 有用", "▼ 没用"]
     with page.context.expect_page() as opened:
         lines_link.click()
     source = opened.value
     source.wait_for_load_state()
-    first, last = entry["source"]["line_start"], entry["source"]["line_end"]
     assert source.locator("li.hit").count() >= last - first + 1 - 1
     assert source.locator(f"#L{first}").get_attribute("class") == "hit"
     assert entry["question"][:8] in source.locator("li.hit").all_inner_texts()[0] + source.title()
 
 
-def test_edition_labels_are_relative_to_the_entry_shown_and_name_each_edition(page, server):
+def test_edition_labels_are_relative_to_the_entry_shown_and_name_each_edition(browser, server):
+    page = new_page(browser, 1280, 1500)
     open_chat(page, server)
     page.locator("#faq-filters").click()
     page.locator("#faq-edition input").click()
     page.get_by_role("option", name="all editions 全部版本").click()
     turn = ask(page, "1014")
     shown = turn.locator(".faq-quote").get_attribute("data-entry")
-    turn.locator(".faq-editions > summary").click()
+    if turn.locator(".faq-editions").get_attribute("open") is None:
+        turn.locator(".faq-editions > summary").click()
     editions = turn.locator(".faq-edition")
     names = editions.locator(".faq-edition-name").all_inner_texts()
     assert len(names) == 3 and all(names)
@@ -245,11 +278,27 @@ def test_edition_labels_are_relative_to_the_entry_shown_and_name_each_edition(pa
         assert relations[next(n for n in names if n.startswith("2025"))] == "changed"
     else:
         assert relations[next(n for n in names if "API 3.0" in n)] == "spelling"
-    editions.first.locator("summary").click()
-    assert editions.first.locator(".faq-del, .faq-add").count() > 0
+    # The editions differ: the newest dated one (2025 PDF, 2025-06-17) is the one to quote, and says so.
+    badge = turn.locator(".faq-badge.faq-newest")
+    assert badge.count() == 1 and badge.inner_text() == "最新版"
+    if shown.startswith("tencent-sms-faq-2025-pdf"):
+        assert turn.locator(".faq-quote-question .faq-newest").count() == 1
+    else:
+        assert "2025 PDF 版" in turn.locator(".faq-quote .faq-older").inner_text()
+        assert editions.filter(has=page.locator(".faq-newest")).locator(".faq-edition-name").inner_text().startswith("2025")
+    newest = editions.filter(has_text="2025 PDF") if not shown.startswith("tencent-sms-faq-2025-pdf") else editions.first
+    newest.locator("summary").click()
+    diff = newest.locator(".faq-diff")
+    # Changed words are marked inside their line; numbering style ("1." vs "1、") is not a change.
+    marked = diff.locator(".faq-line-changed del, .faq-line-changed ins").all_inner_texts()
+    assert marked and not any(re.fullmatch(r"\d+\s*[、.．]?|[、.．]", m.strip()) for m in marked), marked
+    assert diff.locator(".faq-line-add").count() >= 1  # the step the 2025 edition added
+    assert diff.evaluate("d => d.scrollWidth <= d.clientWidth + 1")  # wrapped, inside its block
     related = turn.locator(".faq-related-entry .faq-edition-name").all_text_contents()
     assert related and all("·" in r for r in related)  # every related entry names its vendor and edition
-    page.screenshot(path=str(ARTIFACTS / "editions-all-1014.png"), full_page=True)
+    turn.locator(".faq-quote").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "editions-all-1014.png"))
+    page.context.close()
 
 
 def test_contradictory_filters_are_explained_and_a_hidden_answer_offered(page, server):
@@ -272,6 +321,11 @@ def test_contradictory_filters_are_explained_and_a_hidden_answer_offered(page, s
     turn.locator(".faq-widen").first.click()
     widened = page.locator(".faq-turn").nth(1)
     widened.locator(".faq-quote-question").get_by_text("返回1014错误如何处理？").wait_for()
+    # The card warns first; the chat notice and the filter panel say the same: why widened, how it goes back.
+    assert widened.locator(".faq-quote > .faq-warning").first.inner_text() == "⚠ 答案来自腾讯云，不是阿里云"
+    notice = widened.locator(".faq-notice").first.inner_text()
+    assert "厂商：阿里云" in notice and "下一个问题仍按该筛选搜索" in notice
+    note.get_by_text(notice).wait_for()
     page.screenshot(path=str(ARTIFACTS / "filter-hides-answer.png"))
 
 
@@ -292,14 +346,34 @@ def test_vote_change_and_undo_keep_one_row_for_the_quoted_entry(page, server):
     assert turn.locator(".faq-vote[aria-pressed='true']").count() == 0
 
 
-def test_a_long_message_with_the_code_at_its_end_is_answered_about_the_code(page, server):
+def test_a_long_message_is_answered_about_the_sentence_carrying_its_ask(page, server):
     open_chat(page, server)
-    message = "您好，我们公司最近在做国际/港澳台短信业务，账户有欠费提醒，" * 18 + "另外调用接口时返回1014错误，请问怎么处理？"
-    assert len(message) > 560
-    turn = ask(page, message)
-    assert turn.locator(".faq-quote-question").inner_text() == "返回1014错误如何处理？"
-    assert str(len(message)) in turn.locator(".faq-notice").first.inner_text()
+    assert len(ASKS_ABOUT_CODE) > 500  # context first, then "…返回的错误码都是1014…。请问这个错误怎么处理？"
+    turn = ask(page, ASKS_ABOUT_CODE)
+    assert turn.locator(".faq-quote-question").inner_text().startswith("返回1014错误如何处理？")
+    notice = turn.locator(".faq-notice").first.inner_text()
+    assert str(len(ASKS_ABOUT_CODE)) in notice and "请问这个错误怎么处理" in notice
     page.screenshot(path=str(ARTIFACTS / "long-message.png"))
+    turn = ask(page, MENTIONS_CODE_ASKS_ELSE)  # 1014 only in passing: the question asked wins
+    assert "1014" not in turn.locator(".faq-quote-question").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "long-message-code-in-passing.png"))
+
+
+def test_the_empty_chat_shows_left_aligned_examples_and_no_spinner(page, server):
+    open_chat(page, server)
+    page.wait_for_timeout(1500)
+    chat = page.locator("#faq-chat")
+    assert "Loading" not in chat.inner_text()
+    assert chat.locator(".eta-bar:visible, .progress-text:visible, .wrap.default:visible").count() == 0
+    examples = page.locator(".faq-example").all()
+    left = {round(e.bounding_box()["x"]) for e in examples[:2]}
+    empty = page.locator(".faq-empty").bounding_box()
+    assert min(left) <= empty["x"] + 16  # the examples start at the left edge
+    page.screenshot(path=str(ARTIFACTS / "empty-chat.png"))
+    page.locator("#faq-filters").click()
+    clear = page.locator("#faq-clear").bounding_box()
+    assert clear["width"] < 300  # a button, not a full-width bar
+    page.screenshot(path=str(ARTIFACTS / "empty-chat-filters.png"))
 
 
 def test_a_short_follow_up_is_read_with_the_previous_question(page, server):

@@ -7,7 +7,8 @@ import dataclasses
 from assistant.excerpt import informative_excerpt
 from assistant.web.conversation import filter_conflict, follow_up_core, read_message
 from assistant.web.labels import edition_name, vendor_name
-from assistant.web.render import answer_html, edition_relation, plain_answer
+from assistant.web.answer_text import answer_html, plain_answer
+from assistant.web.edition_view import edition_relation
 
 
 def test_the_plain_answer_keeps_lines_and_drops_markup():
@@ -67,3 +68,26 @@ def test_a_run_on_message_keeps_its_clause_with_the_error_code_wherever_it_is():
     message = "我们在做国际短信业务，" * 30 + "接口返回1014错误，" + "账户有欠费提醒，" * 40
     excerpt = informative_excerpt(message, 500)
     assert len(excerpt) <= 500 and "接口返回1014错误" in excerpt
+
+
+def test_a_long_message_searches_the_sentence_carrying_the_ask():
+    from customer_messages import ASKS_ABOUT_CODE, MENTIONS_CODE_ASKS_ELSE
+
+    assert len(ASKS_ABOUT_CODE) > 500 and len(MENTIONS_CODE_ASKS_ELSE) > 500
+    about_code = informative_excerpt(ASKS_ABOUT_CODE, 500)
+    assert "1014" in about_code and about_code.endswith("请问这个错误怎么处理？")  # the question points back to the code
+    in_passing = informative_excerpt(MENTIONS_CODE_ASKS_ELSE, 500)
+    assert in_passing == "国际短信怎么收费？"  # a code mentioned in passing does not outweigh the ask, nor a lead-in
+
+
+def test_a_code_mentioned_in_passing_does_not_take_the_answer(searcher):
+    from customer_messages import ASKS_ABOUT_CODE, MENTIONS_CODE_ASKS_ELSE
+
+    assert "1014" in searcher.search(ASKS_ABOUT_CODE).hits[0].entry.question
+    quoted = searcher.search(MENTIONS_CODE_ASKS_ELSE).hits[0].entry
+    assert "1014" not in quoted.question and quoted.id == searcher.search("国际短信怎么收费？").hits[0].entry.id
+
+
+def test_a_bare_question_clause_is_read_with_the_clause_before_it():
+    excerpt = informative_excerpt("我们在做国际短信业务，" * 50 + "接口返回1014错误，请问怎么处理？", 500)
+    assert excerpt == "接口返回1014错误， 请问怎么处理？"

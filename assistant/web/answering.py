@@ -72,8 +72,33 @@ class Answerer:
                            f"informative part (error codes, questions) was searched: “{searched}”")
         return notices
 
+    def widen(self, answer_id: str, session: dict, top_k: int) -> tuple[str, str] | None:
+        """Asks an earlier question again without its filters: the turn's HTML and the filter panel's note
+        (the same words as the turn's notice: why the search was widened, and that the filters still hold)."""
+        note = session.get("answers", {}).get(answer_id)
+        if note is None:
+            return None
+        widened_from = {"vendor": note.get("vendor"), "edition": note.get("edition")}
+        turn = self.answer(note["query"], session, None, "latest", top_k, shown_as=note["asked"],
+                           widened_from=widened_from)
+        return turn, self._widened_notice(widened_from, session["answers"][session["last"]]["lang"])
+
+    def _widened_notice(self, widened_from: dict, lang: str) -> str:
+        filters = active_filters(self.entries, widened_from.get("vendor"), widened_from.get("edition"), lang)
+        shown = "; ".join(f"{k}: {v}" for k, v in filters.items()) if lang == "en" else \
+            "；".join(f"{k}：{v}" for k, v in filters.items())
+        return LABELS[lang]["widened"].format(filters=shown)
+
+    def _vendor_warning(self, best, widened_from: dict | None, lang: str) -> str | None:
+        """An answer found only after widening, from another vendor than the filter asked for."""
+        wanted = (widened_from or {}).get("vendor")
+        if best is None or not wanted or best.vendor == wanted:
+            return None
+        return LABELS[lang]["other_vendor"].format(actual=vendor_name(best.vendor_name, lang),
+                                                   wanted=vendor_name(self._vendor_label(wanted) or wanted, lang))
+
     def answer(self, text: str, session: dict, vendor: str | None, edition: str | None, top_k: int = 5,
-               shown_as: str | None = None, surface: str = "ui") -> str:
+               shown_as: str | None = None, surface: str = "ui", widened_from: dict | None = None) -> str:
         """The HTML of one turn; `session` keeps what votes, widening and follow-ups need."""
         text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k)
         reading = read_message(text, None if shown_as else session.get("previous"))
@@ -82,7 +107,8 @@ class Answerer:
         answers = session.setdefault("answers", {})
         if conflict := filter_conflict(self.entries, used_vendor, edition, asked_lang):
             answer_id = uuid.uuid4().hex
-            answers[answer_id] = {"query": reading.query, "asked": text, "entry_id": None, "lang": asked_lang}
+            answers[answer_id] = {"query": reading.query, "asked": text, "entry_id": None, "lang": asked_lang,
+                                  "vendor": used_vendor, "edition": edition}
             widen = LABELS[asked_lang]["widen"]
             return message_html(text, f'{html.escape(conflict)} <button type="button" class="faq-widen">{widen}'
                                       f'</button>', answer_id)
@@ -97,12 +123,14 @@ class Answerer:
             question=shown_as or text, answer_id=answer_id,
             filters=active_filters(self.entries, used_vendor, edition, lang, implied=not vendor and bool(reading.vendor)),
             notices=self._notices(text, result, reading.previous, self._vendor_label(reading.vendor), lang)
-            + ([LABELS[lang]["widened"]] if shown_as else []), widen=widen,
+            + ([self._widened_notice(widened_from, lang)] if widened_from else []), widen=widen,
+            warning=self._vendor_warning(best, widened_from, lang),
             handover=self.service.settings.handover_text, handover_url=self.service.settings.handover_url,
             source_base=self.source_base,
         )
         answers[answer_id] = {"query": reading.query, "asked": text, "entry_id": best.id if best else None,
-                              "lang": lang}
+                              "lang": lang, "vendor": used_vendor, "edition": edition}
+        session["last"] = answer_id
         for stale in list(answers)[:-MAX_ANSWERS_KEPT]:
             del answers[stale]
         session["previous"] = without_vendor_names(reading.query) if reading.vendor else reading.query

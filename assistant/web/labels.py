@@ -9,18 +9,22 @@ LATIN_RE = re.compile(r"[A-Za-z]")
 
 LABELS = {
     "zh": {
-        "undated": "未注明日期", "lines": "行", "source": "来源", "open": "厂商原文", "view_lines": "查看原文行",
+        "undated": "未注明日期", "source": "来源", "open": "厂商原文", "view_lines": "查看原文第 {lines} 行",
         "same": "答案相同", "punctuation": "仅标点或空格不同", "spelling": "仅用字不同（如 模版/模板）",
         "changed": "答案不同", "editions": "其他版本（当前显示：{edition}；{n} 个）", "related": "相关条目",
         "possibly": "可能相关的条目", "abstain": "没有找到能回答这个问题的 FAQ 条目。", "no_answer": "（文档中没有答案）",
-        "copy": "复制答案", "copy_cited": "复制答案和来源", "helpful": "有帮助", "unhelpful": "没有帮助",
+        "copy": "复制答案", "copy_cited": "复制答案和来源", "helpful": "有用", "unhelpful": "没用",
         "why": "哪里不对？（可选）", "send": "提交", "filters": "当前筛选", "removed": "该版本有、当前答案没有",
         "added": "当前答案新增", "next": "可以：", "rephrase": "换个说法，或只输入错误码 / API 错误名（如 1014）",
         "widen": "取消筛选再搜一次", "handover": "转交人工：请联系二线支持。", "vendor": "厂商", "edition": "版本",
-        "latest": "最新版", "all": "全部版本", "widened": "已取消筛选重新搜索（筛选框里的设置未改）。",
+        "latest": "最新版", "all": "全部版本",
+        "widened": "在当前筛选（{filters}）下没有条目回答这个问题，所以已取消筛选、在全部条目中重新搜索。"
+                   "筛选框里的设置未改：下一个问题仍按该筛选搜索。",
+        "other_vendor": "答案来自{actual}，不是{wanted}", "newest_badge": "最新版",
+        "older": "这是较旧的版本：各版本答案不同，请引用最新版（{newest}），见下方“其他版本”。",
     },
     "en": {
-        "undated": "undated", "lines": "lines", "source": "Source", "open": "vendor page", "view_lines": "view source lines",
+        "undated": "undated", "source": "Source", "open": "vendor page", "view_lines": "view source lines {lines}",
         "same": "same answer", "punctuation": "punctuation or spacing only", "spelling": "spelling only (e.g. 模版/模板)",
         "changed": "answer differs", "editions": "Other editions (shown: {edition}; {n})", "related": "Related entries",
         "possibly": "Possibly related", "abstain": "No FAQ entry answers this.", "no_answer": "(no answer in the document)",
@@ -30,7 +34,11 @@ LABELS = {
         "rephrase": "Rephrase, or type just the error code / API error name (e.g. 1014)",
         "widen": "Search again without filters", "handover": "Hand over to a person: contact second-line support.",
         "vendor": "vendor", "edition": "edition", "latest": "latest", "all": "all editions",
-        "widened": "Searched again without filters (the filter settings are unchanged).",
+        "widened": "Nothing under your filters ({filters}) answers this, so it was searched again without them. "
+                   "The filter settings are unchanged: your next question uses them again.",
+        "other_vendor": "This answer is from {actual}, not {wanted}", "newest_badge": "Newest",
+        "older": "This is an older edition: the editions' answers differ, quote the newest ({newest}), "
+                 "listed under “Other editions” below.",
     },
 }
 # Words of the manifest's edition labels, in Chinese (longest first).

@@ -5,22 +5,17 @@ Everything that comes from the corpus or the agent is escaped here; the only mar
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 from dataclasses import dataclass, field
 
-from assistant.editions import comparable_answer
 from assistant.entry import FaqEntry
 from assistant.search import Hit, SearchResult
+from assistant.web.answer_text import answer_html, plain_answer
+from assistant.web.edition_view import diff_html, edition_relation, newest_dated
 from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
 
-MARKDOWN_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
-# A URL ends at whitespace, a closing bracket, quotes or CJK punctuation: "(…/3773)解决" keeps 解决 outside.
-URL_RE = re.compile(r"https?://[^\s()（）<>\"'，。；：！？、“”【】]+")
-BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
 LETTER_RE = re.compile(r"[A-Za-z\u4e00-\u9fff]")
-SPELLING_ONLY = 0.03  # at most this share of the answer's characters changed, one or two at a time
 
 
 @dataclass
@@ -35,31 +30,7 @@ class Turn:
     handover: str = ""
     handover_url: str | None = None
     source_base: str = ""  # relative path to the app root, for "view source lines"
-
-
-def plain_answer(text: str) -> str:
-    """The answer as a customer reads it: no Markdown markers, links written out, line breaks kept."""
-    text = MARKDOWN_LINK_RE.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
-    text = BOLD_RE.sub(r"\1", text)
-    return "\n".join(line.rstrip() for line in text.splitlines()).strip()
-
-
-def _linked(escaped: str) -> str:
-    return URL_RE.sub(lambda m: f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer">{m.group(0)}</a>',
-                      escaped)
-
-
-def answer_html(text: str) -> str:
-    """The answer as HTML: escaped, bold and links kept, line breaks kept by CSS (white-space: pre-line)."""
-    parts = []
-    last = 0
-    for match in MARKDOWN_LINK_RE.finditer(text):
-        parts.append(_linked(html.escape(text[last:match.start()])))
-        url = html.escape(match.group(2))
-        parts.append(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{html.escape(match.group(1))}</a>')
-        last = match.end()
-    parts.append(_linked(html.escape(text[last:])))
-    return BOLD_RE.sub(r"<strong>\1</strong>", "".join(parts)).strip()
+    warning: str | None = None  # shown on top of the quote: an answer from another vendor than the filter's
 
 
 def citation(entry: FaqEntry, lang: str) -> str:
@@ -71,37 +42,6 @@ def citation(entry: FaqEntry, lang: str) -> str:
     return f"{labels['source']}: {where}" + (f" {entry.source.url}" if entry.source.url else "")
 
 
-def edition_relation(shown: FaqEntry, other: FaqEntry) -> str:
-    """How `other`'s answer differs from the answer shown: same, punctuation, spelling or changed."""
-    if shown.answer.strip() == other.answer.strip():
-        return "same"
-    a, b = comparable_answer(shown.answer), comparable_answer(other.answer)
-    if a == b:
-        return "punctuation"
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    edits = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    small = all(tag == "replace" and i2 - i1 == j2 - j1 <= 2 for tag, i1, i2, j1, j2 in edits)
-    changed = sum(i2 - i1 for _, i1, i2, _, _ in edits)
-    return "spelling" if small and changed <= SPELLING_ONLY * max(len(a), 1) else "changed"
-
-
-def diff_html(shown: FaqEntry, other: FaqEntry, lang: str) -> str:
-    """Line by line from `other` to the answer shown: removed lines red, added lines green, wrapped."""
-    labels = LABELS[lang]
-    rows = []
-    for line in difflib.ndiff(plain_answer(other.answer).splitlines(), plain_answer(shown.answer).splitlines()):
-        tag, text = line[:2], html.escape(line[2:])
-        if tag == "- ":
-            rows.append(f'<div class="faq-del" title="{labels["removed"]}">− {text}</div>')
-        elif tag == "+ ":
-            rows.append(f'<div class="faq-add" title="{labels["added"]}">+ {text}</div>')
-        elif tag == "  ":
-            rows.append(f'<div class="faq-same">  {text}</div>')
-    legend = f'<div class="faq-legend"><span class="faq-del">− {labels["removed"]}</span> ' \
-             f'<span class="faq-add">+ {labels["added"]}</span></div>'
-    return f'<div class="faq-diff">{legend}{"".join(rows)}</div>'
-
-
 def _source_links(entry: FaqEntry, turn: Turn, lang: str) -> str:
     labels = LABELS[lang]
     links = []
@@ -109,22 +49,25 @@ def _source_links(entry: FaqEntry, turn: Turn, lang: str) -> str:
         url = html.escape(entry.source.url)
         links.append(f'<a class="faq-vendor-link" href="{url}" target="_blank" rel="noopener noreferrer">'
                      f'{labels["open"]} ↗</a>')
-    lines = f"{labels['lines']} {entry.source.line_start}–{entry.source.line_end}"
+    lines = labels["view_lines"].format(lines=f"{entry.source.line_start}–{entry.source.line_end}")
     links.append(f'<a class="faq-source-link" href="{turn.source_base}source/{html.escape(entry.id)}" '
-                 f'target="_blank" rel="noopener">{labels["view_lines"]} ({lines})</a>')
-    return " · ".join(links)
+                 f'target="_blank" rel="noopener">{lines}</a>')
+    return "".join(links)
 
 
 def provenance_html(entry: FaqEntry, turn: Turn, lang: str) -> str:
+    """Where the answer comes from, citable: vendor, product, edition, date, then the source links."""
     labels = LABELS[lang]
     parts = [vendor_name(entry.vendor_name, lang), entry.product, edition_name(entry.edition, lang)]
-    if entry.section:
-        parts.append(entry.section)
     if entry.updated:
         parts.append(entry.updated)
     elif labels["undated"] not in edition_name(entry.edition, lang):
         parts.append(labels["undated"])
-    return " · ".join(html.escape(p) for p in parts) + " · " + _source_links(entry, turn, lang)
+    if entry.section:
+        parts.append(entry.section)
+    cite = " · ".join(html.escape(p) for p in parts)
+    return (f'<div class="faq-provenance"><span class="faq-cite">{cite}</span>'
+            f'<span class="faq-links">{_source_links(entry, turn, lang)}</span></div>')
 
 
 def _copy_data(entry: FaqEntry, lang: str) -> tuple[str, str]:
@@ -132,30 +75,45 @@ def _copy_data(entry: FaqEntry, lang: str) -> tuple[str, str]:
     return plain, f"{plain}\n\n{citation(entry, lang)}"
 
 
-def quote_html(hit: Hit, turn: Turn, lang: str) -> str:
-    """The quote as its own message: question, answer, copy buttons, votes, provenance, active filters."""
+def _edition_notes(entry: FaqEntry, newest: FaqEntry | None, lang: str) -> tuple[str, str]:
+    """When the editions' answers differ: a "newest" badge for the title, or a note naming the newest."""
+    if newest is None:
+        return "", ""
+    labels = LABELS[lang]
+    if newest.id == entry.id:
+        return f' <span class="faq-badge faq-newest">{labels["newest_badge"]}</span>', ""
+    which = f"{edition_name(newest.edition, lang)}{'，' if lang == 'zh' else ', '}{newest.updated}"
+    return "", f'<div class="faq-warning faq-older" role="note">{html.escape(labels["older"].format(newest=which))}</div>'
+
+
+def _vote_button(value: str, label: str, arrow: str) -> str:
+    return (f'<button type="button" class="faq-vote" data-vote="{value}" aria-pressed="false">'
+            f'<span aria-hidden="true">{arrow}</span> {label}</button>')
+
+
+def quote_html(hit: Hit, turn: Turn, lang: str, newest: FaqEntry | None = None) -> str:
+    """The quote as its own message: warnings, question, the whole answer, copy and vote buttons, the source."""
     entry, labels = hit.entry, LABELS[lang]
     plain, cited = _copy_data(entry, lang)
     answer = answer_html(entry.answer) if entry.answer.strip() else html.escape(labels["no_answer"])
+    warning = f'<div class="faq-warning" role="alert">⚠ {html.escape(turn.warning)}</div>' if turn.warning else ""
+    badge, older = _edition_notes(entry, newest, lang)
     return (
-        f'<article class="faq-quote" lang="{lang}" data-entry="{html.escape(entry.id)}">'
-        f'<div class="faq-quote-question">{html.escape(entry.question)}</div>'
+        f'<article class="faq-quote" lang="{lang}" data-entry="{html.escape(entry.id)}">{warning}{older}'
+        f'<div class="faq-quote-question">{html.escape(entry.question)}{badge}</div>'
         f'<div class="faq-answer">{answer}</div>'
         f'<textarea class="faq-plain" hidden readonly>{html.escape(plain)}</textarea>'
         f'<textarea class="faq-cited" hidden readonly>{html.escape(cited)}</textarea>'
         f'<div class="faq-actions">'
         f'<button type="button" class="faq-copy" data-copy="plain">{labels["copy"]}</button>'
         f'<button type="button" class="faq-copy" data-copy="cited">{labels["copy_cited"]}</button>'
-        f'<span class="faq-votes"><button type="button" class="faq-vote" data-vote="1" aria-pressed="false" '
-        f'aria-label="{labels["helpful"]}" '
-        f'title="{labels["helpful"]}">▲<span class="faq-vote-text"> {labels["helpful"]}</span></button>'
-        f'<button type="button" class="faq-vote" data-vote="-1" aria-pressed="false" '
-        f'aria-label="{labels["unhelpful"]}" '
-        f'title="{labels["unhelpful"]}">▼<span class="faq-vote-text"> {labels["unhelpful"]}</span></button></span>'
-        f'<span class="faq-status" role="status"></span></div>'
+        f'<span class="faq-votes">{_vote_button("1", labels["helpful"], "▲")}'
+        f'{_vote_button("-1", labels["unhelpful"], "▼")}</span></div>'
+        f'<div class="faq-status" role="status"></div>'
+        f'{provenance_html(entry, turn, lang)}'
         f'<form class="faq-why" hidden><label>{labels["why"]}<textarea maxlength="2000" rows="2"></textarea></label>'
         f'<button type="submit">{labels["send"]}</button></form>'
-        f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div>{filters_html(turn, lang)}</article>'
+        f'{filters_html(turn, lang)}</article>'
     )
 
 
@@ -168,8 +126,10 @@ def filters_html(turn: Turn, lang: str) -> str:
 
 
 
-def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str) -> str:
-    """Every other edition of the quoted question, named, with how its answer differs from the one shown."""
+def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str,
+                  newest: FaqEntry | None = None) -> str:
+    """Every other edition of the quoted question, named, with how its answer differs from the one shown;
+    open when an older edition is shown and the newest one differs."""
     labels = LABELS[lang]
     shown = hit.entry
     items = []
@@ -180,16 +140,19 @@ def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str)
         relation = edition_relation(shown, other)
         when = f" ({other.updated})" if other.updated else ""
         body = diff_html(shown, other, lang) if relation != "same" else ""
+        badge = f' <span class="faq-badge faq-newest">{labels["newest_badge"]}</span>' \
+            if newest is not None and newest.id == other.id else ""
         items.append(
             f'<details class="faq-edition" data-relation="{relation}"><summary>'
             f'<span class="faq-edition-name">{html.escape(edition_name(other.edition, lang))}{html.escape(when)}'
-            f'</span> — <span class="faq-relation faq-{relation}">{labels[relation]}</span></summary>'
-            f'{body}<div class="faq-provenance">{provenance_html(other, turn, lang)}</div></details>'
+            f'</span> — <span class="faq-relation faq-{relation}">{labels[relation]}</span>'
+            f'{badge}</summary>{body}{provenance_html(other, turn, lang)}</details>'
         )
     if not items:
         return ""
     title = labels["editions"].format(edition=html.escape(edition_name(shown.edition, lang)), n=len(items))
-    return f'<details class="faq-context faq-editions"><summary>{title}</summary>{"".join(items)}</details>'
+    state = " open" if newest is not None and newest.id != shown.id else ""
+    return f'<details class="faq-context faq-editions"{state}><summary>{title}</summary>{"".join(items)}</details>'
 
 
 def related_html(hits: list[Hit], turn: Turn, lang: str, title_key: str, open_: bool = False) -> str:
@@ -205,7 +168,7 @@ def related_html(hits: list[Hit], turn: Turn, lang: str, title_key: str, open_: 
             f'<details class="faq-related-entry"><summary>{html.escape(entry.question)} '
             f'<span class="faq-edition-name">({html.escape(edition)})</span></summary>'
             f'<div class="faq-answer">{answer_html(entry.answer)}</div>'
-            f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div></details>'
+            f'{provenance_html(entry, turn, lang)}</details>'
         )
     state = " open" if open_ else ""
     return (f'<details class="faq-context faq-related"{state}><summary>{labels[title_key]} ({len(items)})</summary>'
@@ -253,8 +216,9 @@ def turn_html(result: SearchResult, entries: dict[str, FaqEntry], turn: Turn) ->
         if turn.widen:
             parts.append(f'<div class="faq-notice">{html.escape(turn.widen)} '
                          f'<button type="button" class="faq-widen">{labels["widen"]}</button></div>')
-        parts.append(quote_html(best, turn, lang))
-        parts.append(editions_html(best, entries, turn, lang))
+        newest = newest_dated(best.entry, entries)
+        parts.append(quote_html(best, turn, lang, newest))
+        parts.append(editions_html(best, entries, turn, lang, newest))
         parts.append(related_html(result.hits[1:], turn, lang, "related"))
     else:
         parts.append(f'<article class="faq-quote faq-abstain" lang="{lang}">'

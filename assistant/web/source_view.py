@@ -52,7 +52,7 @@ def add_source_view(app: FastAPI, service: Service) -> None:
         ranges = ", ".join(f"{s}–{e}" for s, e in spans)
         meta = " · ".join(html.escape(p) for p in (
             vendor_name(entry.vendor_name, lang), edition_name(entry.edition, lang), entry.source.path,
-            ("行 " if lang == "zh" else "lines ") + ranges))
+            f"第 {ranges} 行" if lang == "zh" else f"lines {ranges}"))
         if entry.source.url:
             url = html.escape(entry.source.url)
             meta += f' · <a href="{url}" rel="noopener noreferrer">{url}</a>'

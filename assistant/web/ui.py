@@ -38,7 +38,7 @@ MAX_MESSAGE = 10_000
 def _empty_transcript() -> str:
     chips = "".join(f'<button type="button" class="faq-example">{html.escape(e)}</button>' for e in EXAMPLES)
     return (f'<div id="faq-transcript" aria-live="polite"><div class="faq-empty">Examples 示例（点击即提问）：'
-            f'<div>{chips}</div></div></div>')
+            f'<div class="faq-examples">{chips}</div></div></div>')
 
 
 def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
@@ -50,7 +50,7 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
                 gr.Markdown(
                     "## SMS FAQ assistant · 短信常见问题助手\n"
                     "Ask in Chinese or English: the best Tencent Cloud / Alibaba Cloud FAQ entry is quoted first, "
-                    "ready to copy. 用中文或英文提问，最匹配的 FAQ 条目先显示，可直接复制。"
+                    "ready to copy. 用中文或英文提问，最匹配的 FAQ 条目先显示，可直接复制。", elem_id="faq-intro"
                 )
             transcript = gr.HTML(_empty_transcript(), elem_id="faq-chat", js_on_load=CHAT_JS, padding=False)
             with gr.Row(elem_id="faq-inputrow", equal_height=True):
@@ -64,8 +64,10 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
                     edition = gr.Dropdown(edition_choices(entries, None), value="latest", label="Edition 版本",
                                           elem_id="faq-edition")
                     top_k = gr.Slider(1, 10, value=5, step=1, label="Results 结果数", elem_id="faq-topk")
-                filter_note = gr.Markdown("", elem_id="faq-filter-note")
-                clear = gr.Button("Clear chat 清空", size="sm", elem_id="faq-clear")
+                with gr.Row(equal_height=True):
+                    filter_note = gr.Markdown("", elem_id="faq-filter-note")
+                    clear = gr.Button("Clear chat 清空", size="sm", variant="secondary", scale=0, min_width=120,
+                                      elem_id="faq-clear")
         pending = gr.Textbox(visible=False, elem_id="faq-pending")
         notes = gr.State({})  # per session: answer id → {query, entry_id, ...}; "previous" → last question
 
@@ -80,22 +82,22 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
                 turn = message_html(text, html.escape(f"⚠️ {exc}"))
             return "", turn, session
 
-        def on_transcript_click(session, vendor_value, edition_value, count, event: gr.EventData):
+        def on_transcript_click(session, count, event: gr.EventData):
             data = getattr(event, "_data", None) or {}
             session = dict(session or {})
             action, answer_id = data.get("action"), str(data.get("answer") or "")
             note = session.get("answers", {}).get(answer_id)
             if note is None:
-                return gr.update(), session
+                return gr.update(), session, gr.update()
             if action == "widen":
-                return answerer.answer(note["query"], session, None, "latest", int(count), shown_as=note["asked"]), \
-                    session
+                turn, why = answerer.widen(answer_id, session, int(count))
+                return turn, session, why
             if action == "vote":
                 try:
                     answerer.vote(note, answer_id, data.get("vote"), data.get("comment"))  # the quote shows the status
                 except AssistantError:
                     pass  # a vote no button of ours sends
-            return gr.update(), session
+            return gr.update(), session, gr.update()
 
         def follow_vendor(vendor_value, edition_value):
             choices = edition_choices(entries, vendor_value or None)
@@ -110,7 +112,7 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
         for event in (ask.click, question.submit):
             event(respond, inputs, [question, pending, notes], **options).then(None, [pending], None, js=show,
                                                                                  api_visibility="private")
-        transcript.click(on_transcript_click, [notes, vendor, edition, top_k], [pending, notes], **options).then(
+        transcript.click(on_transcript_click, [notes, top_k], [pending, notes, filter_note], **options).then(
             None, [pending], None, js=show, api_visibility="private")
         vendor.change(follow_vendor, [vendor, edition], [edition, filter_note], api_visibility="private")
         clear.click(lambda: {}, None, notes, api_visibility="private").then(

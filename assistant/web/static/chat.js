@@ -3,14 +3,19 @@ const transcript = element.querySelector("#faq-transcript");
 const box = () => document.querySelector("#faq-question textarea");
 const COPIED = {zh: "已复制", en: "Copied"};
 const BLOCKED = {
-  zh: "此页面禁止复制（嵌入的 iframe 需要 allow=\"clipboard-write\"）。答案已选中，请按 Ctrl+C。",
-  en: "Copying is blocked here (the embedding iframe needs allow=\"clipboard-write\"). The answer is selected: press Ctrl+C.",
+  zh: "答案已选中，请按 Ctrl+C（Mac：⌘+C）复制",
+  en: "The answer is selected: press Ctrl+C (Mac: ⌘+C) to copy it",
 };
+const DEVELOPER_HINT = "FAQ assistant: the clipboard is blocked in this frame; embed it with " +
+  "<iframe allow=\"clipboard-write\" ...> so the copy buttons work.";
 const VOTED = {
-  zh: {"1": "已记录：有帮助 · 再点一次撤销", "-1": "已记录：没有帮助 · 再点一次撤销", "0": "已撤销"},
-  en: {"1": "Saved: helpful · click again to undo", "-1": "Saved: not helpful · click again to undo", "0": "Vote withdrawn"},
+  zh: {"1": "已记录：有用（再点一次撤销）", "-1": "已记录：没用（再点一次撤销）", "0": "已撤销"},
+  en: {"1": "Saved: helpful (click again to undo)", "-1": "Saved: not helpful (click again to undo)", "0": "Vote withdrawn"},
 };
 const langOf = (node) => (node.closest("[lang]") || {}).lang === "zh" ? "zh" : "en";
+const narrow = () => document.documentElement.classList.toggle("faq-narrow", window.innerWidth <= 480);
+narrow();
+window.addEventListener("resize", narrow);
 const focusBox = () => { const b = box(); if (b) b.focus({preventScroll: true}); };
 
 window.faqShow = (html) => {
@@ -51,6 +56,7 @@ async function copy(button) {
     selection.addRange(range);
     status.textContent = BLOCKED[lang];
     status.dataset.state = "blocked";
+    console.warn(DEVELOPER_HINT, error);
     status.scrollIntoView({block: "nearest"});
   }
 }
@@ -67,6 +73,8 @@ function vote(button) {
 }
 
 element.addEventListener("click", (event) => {
+  const asked = event.target.closest(".faq-asked");
+  if (asked) asked.classList.toggle("faq-open");
   const target = event.target.closest("button, .faq-example");
   if (!target || !element.contains(target)) return;
   if (target.classList.contains("faq-copy")) copy(target);
