@@ -19,7 +19,7 @@ from assistant.ingest.web_page import parse_web_page
 Parser = Callable[[EditionFile, list[Reference]], list[ParsedEntry]]
 
 PARSERS: dict[str, Parser] = {
-    "markdown": lambda file, refs: parse_markdown(file.path, file.link_base),
+    "markdown": lambda file, refs: parse_markdown(file.path, file.link_base, file.url),
     "pdf-text": lambda file, refs: parse_pdf_text(file.path, refs),
     "web-page": lambda file, refs: parse_web_page(file.path),
 }
