@@ -36,11 +36,17 @@ GROUPS_FILE = "groups.json"
 SAME_QUESTION = 0.6
 RELATED_QUESTION = 0.4  # accepted when the answers agree this much:
 SAME_ANSWER = 0.5
-# Cosines of the shipped embedder (query role for questions, passage role for answers).
-DENSE_SAME_QUESTION = 0.90
-DENSE_CLOSE_QUESTION = 0.85  # accepted when the answers' cosine reaches:
-DENSE_SAME_ANSWER = 0.86
-DENSE_SAME_CODE = 0.80  # both questions name the same error code or API error name
+# The same answer text under a reworded question (bigram dice, answers this long at least).
+SAME_ANSWER_TEXT = 0.8
+SAME_ANSWER_CHARS = 40
+# Across languages: CSLS of (question cosine + answer cosine), shipped embedder; translations ≥ 0.06,
+# the best unrelated candidate ≤ 0.04 on the extra pages (tests/data/links.tsv).
+CSLS_SAME_QUESTION = 0.05
+CSLS_CLEAR_WINNER = 0.03  # … or this much, when the runner-up trails by:
+CSLS_MARGIN = 0.05
+# Weak shared words (question similarity, answer bigram dice): with a clear-winner CSLS, the same question.
+WEAK_QUESTION = 0.2
+WEAK_ANSWER = 0.3
 ANSWER_CHARS = 600
 
 
@@ -170,24 +176,24 @@ class _Linker:
     def __init__(self, entries: list[FaqEntry], contrasts: Contrasts, vectors: Vectors) -> None:
         self.contrasts = contrasts
         self.vectors = vectors
-        self.row = {id(e): n for n, e in enumerate(entries)}
         self.entries = entries
-        self._q: np.ndarray | None = None
-        self._a: np.ndarray | None = None
+        self.row = {id(e): n for n, e in enumerate(entries)}
+        self._sim: np.ndarray | None = None
 
-    def _dense(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._q is None:
-            self._q = self.vectors.questions(self.entries)
-            self._a = self.vectors.answers(self.entries)
-        return self._q, self._a
+    def _similarity(self) -> np.ndarray:
+        """Question cosine + answer cosine of every pair of entries (computed once, vectors cached)."""
+        if self._sim is None:
+            q, a = self.vectors.questions(self.entries), self.vectors.answers(self.entries)
+            self._sim = q @ q.T + a @ a.T
+        return self._sim
 
     def assign(self, new: list[FaqEntry], groups: list[EditionGroup]) -> list[tuple[FaqEntry, EditionGroup | None]]:
         """Each new entry with the group it joins (None: a group of its own); one entry per group."""
         if not new:
             return []
+        scores = self._scores(new, groups) if groups else np.zeros((len(new), 0))
         pairs = sorted(
-            ((score, i, j) for i, entry in enumerate(new) for j, group in enumerate(groups)
-             if (score := self.score(entry, group)) > 0),
+            ((scores[i, j], i, j) for i in range(len(new)) for j in range(len(groups)) if scores[i, j] > 0),
             reverse=True,
         )
         chosen: dict[int, int] = {}
@@ -196,34 +202,98 @@ class _Linker:
                 chosen[i] = j
         return [(entry, groups[chosen[i]] if i in chosen else None) for i, entry in enumerate(new)]
 
-    def score(self, entry: FaqEntry, group: EditionGroup) -> float:
-        """How surely the entry asks the group's question: 0 when it does not."""
-        sides = self.contrasts.sides(entry.question)
-        codes = identifiers(entry.question)
-        best = 0.0
+    def _scores(self, new: list[FaqEntry], groups: list[EditionGroup]) -> np.ndarray:
+        """> 0 where the entry asks the group's question: 2+ on shared words, 1+ on meaning (CSLS)."""
+        vetoed = np.array([[self._vetoed(e, g) for g in groups] for e in new])
+        lexical = np.array([
+            [0.0 if vetoed[i, j] else max((self._lexical(e, m) for m in g.members if m.language == e.language),
+                                          default=0.0)
+             for j, g in enumerate(groups)]
+            for i, e in enumerate(new)
+        ])
+        across, across_top, across_lead = self._csls(new, groups, vetoed, same=False)
+        within, within_top, within_lead = self._csls(new, groups, vetoed, same=True)
+        weak_words = np.array([
+            [any(self._weak_lexical(e, m) for m in g.members if m.language == e.language) for g in groups] for e in new
+        ])
+        meaning = np.maximum(
+            np.where(across_top & _clear(across, across_lead), 1.0 + across, 0.0),
+            np.where(within_top & (_clear(within, within_lead) | (weak_words & (within >= CSLS_CLEAR_WINNER))),
+                     1.0 + within, 0.0),
+        )
+        return np.where(lexical > 0, lexical, meaning)
+
+    def _vetoed(self, entry: FaqEntry, group: EditionGroup) -> bool:
+        """A contrast (签名 vs 模板 …) or a different error code between the entry and any member."""
+        sides, codes = self.contrasts.sides(entry.question), identifiers(entry.question)
         for member in group.members:
             if self.contrasts.conflict(sides, self.contrasts.sides(member.question)):
-                return 0.0
-            other_codes = identifiers(member.question)
-            if codes and other_codes and not codes & other_codes:
-                return 0.0
-            best = max(best, self._member_score(entry, member, bool(codes & other_codes)))
-        return best
+                return True
+            other = identifiers(member.question)
+            if codes and other and not codes & other:
+                return True
+        return False
 
-    def _member_score(self, entry: FaqEntry, member: FaqEntry, same_code: bool) -> float:
-        lexical = 0.0
-        if entry.language == member.language:
-            asked = question_similarity(entry.question, member.question)
-            if asked >= SAME_QUESTION or (
-                asked >= RELATED_QUESTION and dice(bigrams(entry.answer), bigrams(member.answer)) >= SAME_ANSWER
-            ):
-                lexical = 1.0 + asked  # the old, proven rule ranks first
-        q, a = self._dense()
-        x, y = self.row[id(entry)], self.row[id(member)]
-        asked, answered = float(q[x] @ q[y]), float(a[x] @ a[y])
-        dense = (
-            asked >= DENSE_SAME_QUESTION
-            or (asked >= DENSE_CLOSE_QUESTION and answered >= DENSE_SAME_ANSWER)
-            or (same_code and asked >= DENSE_SAME_CODE)
-        )
-        return max(lexical, asked + answered - 1.0 if dense else 0.0)
+    @staticmethod
+    def _lexical(entry: FaqEntry, member: FaqEntry) -> float:
+        asked = question_similarity(entry.question, member.question)
+        answered = dice(bigrams(entry.answer), bigrams(member.answer))
+        if asked >= SAME_QUESTION or (asked >= RELATED_QUESTION and answered >= SAME_ANSWER):
+            return 2.0 + asked + answered
+        if answered >= SAME_ANSWER_TEXT and min(len(entry.answer), len(member.answer)) >= SAME_ANSWER_CHARS:
+            return 2.0 + answered  # the same answer, word for word, under a reworded question
+        return 0.0
+
+    @staticmethod
+    def _weak_lexical(entry: FaqEntry, member: FaqEntry) -> bool:
+        """Some shared words in the questions and in the answers: evidence that meaning can confirm."""
+        return (question_similarity(entry.question, member.question) >= WEAK_QUESTION
+                and dice(bigrams(entry.answer), bigrams(member.answer)) >= WEAK_ANSWER)
+
+    def _csls(self, new: list[FaqEntry], groups: list[EditionGroup], vetoed: np.ndarray, same: bool):
+        """Cross-domain similarity local scaling over (question cosine + answer cosine) of the embedder.
+
+        Cosines bunch together (unrelated Chinese pairs ~0.92, unrelated translations ~0.8): what marks the
+        same question is a pair that stands out from both sides' other neighbours, and from the runner-up.
+        """
+        language = new[0].language
+        members = [[self.row[id(m)] for m in g.members if (m.language == language) == same] for g in groups]
+        if not any(members):
+            nothing = np.full((len(new), len(groups)), -np.inf)
+            return nothing, np.zeros(nothing.shape, dtype=bool), nothing
+        sim = self._similarity()
+        askers = [self.row[id(e)] for e in self.entries if e.language == language and e.vendor == new[0].vendor]
+        rows = [self.row[id(e)] for e in new]
+        values = np.full((len(new), len(groups)), np.nan)
+        group_side = np.full(len(groups), np.nan)
+        for j, rows_j in enumerate(members):
+            if not rows_j:
+                continue
+            values[:, j] = sim[np.ix_(rows, rows_j)].max(axis=1)
+            outside = [a for a in askers if a not in {self.row[id(m)] for m in groups[j].members}]
+            group_side[j] = _top_mean(sim[np.ix_(outside, rows_j)].max(axis=1)[None, :], axis=1)[0]
+        values[vetoed] = np.nan
+        csls = 2 * values - _top_mean(values, axis=1)[:, None] - group_side[None, :]
+        return _with_margin(csls)
+
+
+def _with_margin(csls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSLS (-inf where undefined), whether it is the entry's best group, and its lead over the runner-up."""
+    filled = np.nan_to_num(csls, nan=-np.inf)
+    ranked = -np.sort(-filled, axis=1)
+    best = ranked[:, :1]
+    runner_up = ranked[:, 1:2] if filled.shape[1] > 1 else np.full_like(best, -np.inf)
+    top = np.isfinite(filled) & (filled >= best)
+    return filled, top, np.broadcast_to(best - runner_up, filled.shape)
+
+
+def _clear(csls: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    return (csls >= CSLS_SAME_QUESTION) | ((csls >= CSLS_CLEAR_WINNER) & (lead >= CSLS_MARGIN))
+
+
+def _top_mean(values: np.ndarray, axis: int, k: int = 5) -> np.ndarray:
+    """Mean of the k largest values along the axis, NaNs ignored."""
+    filled = np.where(np.isnan(values), -np.inf, values)
+    top = -np.sort(-filled, axis=axis).take(range(min(k, filled.shape[axis])), axis=axis)
+    top = np.where(np.isinf(top), np.nan, top)
+    return np.nanmean(top, axis=axis)
