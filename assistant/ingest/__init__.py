@@ -44,7 +44,7 @@ def ingest_corpus(manifest: Manifest, cache_dir: Path | None = None) -> list[Faq
                 references = [
                     Reference(entry.question, entry.answer)
                     for other in manifest.documents
-                    if other.vendor.slug == doc.vendor.slug and other.id != doc.id
+                    if _is_evidence(doc, other)
                     for items in parsed[other.id]
                     for entry in items
                 ]
@@ -54,6 +54,13 @@ def ingest_corpus(manifest: Manifest, cache_dir: Path | None = None) -> list[Faq
         entries.extend(edition_entries(doc, parsed[doc.id]))
     link_editions(entries, manifest, cache_dir)
     return entries
+
+
+def _is_evidence(doc: Document, other: Document) -> bool:
+    """Whether `other` is pairing evidence for `doc`: named in the manifest, so adding an edition never re-pairs."""
+    if doc.pairing_evidence is not None:
+        return other.id in doc.pairing_evidence
+    return other.vendor.slug == doc.vendor.slug and other.id != doc.id
 
 
 def parse_file(file: EditionFile) -> list[ParsedEntry]:

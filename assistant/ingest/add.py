@@ -214,6 +214,8 @@ def _with_edition(text: str, manifest: Manifest, vendor: str, new_id: str, reque
         table.add("dates", dates)
     if request.link_base:
         table.add("link_base", request.link_base)
+    if "pdf-text" in formats:  # pinned, so that editions added later never re-pair this one
+        table.add("pairing_evidence", list(manifest.vendors[vendor].editions))
     files = tomlkit.array()
     files.multiline(len(summaries) > 1)
     for summary in summaries:

@@ -21,6 +21,7 @@ VENDOR_KEYS = {"name": True, "aliases": False, "editions": True}
 EDITION_KEYS = {
     "id": True, "vendor": True, "label": True, "language": True, "product": True, "title": True,
     "format": True, "files": True, "dates": False, "source_url": False, "link_base": False,
+    "pairing_evidence": False,
 }
 FILE_KEYS = {"path": True, "format": False, "url": False, "link_base": False}
 LINKING_KEYS = {"contrasts": False}
@@ -58,6 +59,8 @@ class Document:
     language: str
     files: tuple[EditionFile, ...]
     dates: tuple[tuple[str, str], ...] = ()
+    # Editions whose entries a pdf-text parser weighs as pairing evidence; None: every other edition of the vendor.
+    pairing_evidence: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -161,6 +164,11 @@ def load_manifest(path: Path, known_formats: tuple[str, ...]) -> Manifest:
     files = [f.rel_path for d in documents for f in d.files]
     if repeated := sorted({f for f in files if files.count(f) > 1}):
         raise ManifestError(f"{path}: a file belongs to several editions: {', '.join(repeated)}")
+    for document in documents:
+        unknown = [i for i in document.pairing_evidence or () if i not in ids or i == document.id]
+        if unknown:
+            raise ManifestError(f"{path}: edition {document.id}: pairing_evidence names {', '.join(unknown)}, "
+                                f"not another edition of the manifest")
     for vendor in vendors.values():
         listed = {d.id for d in documents if d.vendor.slug == vendor.slug}
         if set(vendor.editions) != listed or len(vendor.editions) != len(listed):
@@ -209,6 +217,7 @@ def _load_edition(
         language=item["language"],
         files=files,
         dates=tuple(sorted(checked.items())),
+        pairing_evidence=tuple(item["pairing_evidence"]) if "pairing_evidence" in item else None,
     )
 
 
