@@ -160,6 +160,8 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
             f"{' · ' + src.url if src.url else ''}\n"
             f"     score {hit.score:.3f} via {', '.join(hit.channels) or 'fusion only'}{editions}"
         )
+        if hit.edition_note:
+            print(f"     note: {hit.edition_note}")
         if rank == 1 and not result.abstained:
             print("\n".join("     │ " + line for line in entry.answer.splitlines()))
 

@@ -228,7 +228,7 @@ def _with_edition(text: str, manifest: Manifest, vendor: str, new_id: str, reque
     document["editions"].append(table)
     order = document["vendors"][vendor]["editions"]
     order.insert(_position(manifest, vendor, request.date), new_id)
-    return tomlkit.dumps(document)
+    return re.sub(r"(?<=[^\n])\n\[\[editions\]\]", "\n\n[[editions]]", tomlkit.dumps(document))
 
 
 def _position(manifest: Manifest, vendor: str, date: str | None) -> int:

@@ -13,12 +13,12 @@ CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 LABELS = {
     "zh": {
         "undated": "未注明日期", "lines": "行", "source": "来源", "open": "原文链接", "also": "其他版本",
-        "differs": "答案不同", "same": "答案相同", "changes": "查看改动", "related": "相关条目",
+        "differs": "答案不同", "same": "答案相同", "translation": "译文", "note": "注意", "changes": "查看改动", "related": "相关条目",
         "possibly": "可能相关的条目", "abstain": "没有找到能回答这个问题的 FAQ 条目。",
     },
     "en": {
         "undated": "undated", "lines": "lines", "source": "source", "open": "vendor page", "also": "also in",
-        "differs": "answer differs", "same": "same", "changes": "what changed", "related": "Related entries",
+        "differs": "answer differs", "same": "same", "translation": "translation", "note": "note", "changes": "what changed", "related": "Related entries",
         "possibly": "Possibly related", "abstain": "No FAQ entry answers this.",
     },
 }
@@ -54,7 +54,12 @@ def editions_block(hit: Hit, searcher: Searcher, lang: str) -> str:
     others = [e for e in hit.entry.editions if e["id"] != hit.entry.id]
     if not others:
         return ""
-    items = " · ".join(f"{e['edition']} ({labels['differs'] if e['answer_changed'] else labels['same']})" for e in others)
+    items = " · ".join(
+        f"{e['edition']} ({labels['translation'] if e.get('translation') else labels['differs'] if e['answer_changed'] else labels['same']})"
+        for e in others
+    )
+    if hit.edition_note:
+        items += f"\n\n{labels['note']}: {hit.edition_note}"
     text = f"{labels['also']}: {items}"
     for other in others:
         older = searcher.entry(other["id"])
