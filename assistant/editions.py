@@ -14,6 +14,8 @@ from assistant.entry import FaqEntry
 from assistant.text import content_chars, identifiers
 
 URL_IN_PARENS_RE = re.compile(r"\s*\((https?://[^)]*)\)")
+# Two spellings of one word, not a change of the answer.
+SPELLING_VARIANTS = (("模版", "模板"),)
 CJK_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 LANGUAGE_NAMES = {"zh": "Chinese 中文", "en": "English 英文"}
@@ -31,8 +33,11 @@ class EditionGroup:
 
 
 def comparable_answer(answer: str) -> str:
-    """The answer's words only: links reduced to their text, spacing and punctuation ignored."""
-    return content_chars(URL_IN_PARENS_RE.sub("", answer))
+    """The answer's words only: links reduced to their text, spacing, punctuation and spelling ignored."""
+    text = content_chars(URL_IN_PARENS_RE.sub("", answer))
+    for variant, spelling in SPELLING_VARIANTS:
+        text = text.replace(variant, spelling)
+    return text
 
 
 def is_translation(a: FaqEntry, b: FaqEntry) -> bool:

@@ -205,7 +205,7 @@ def _load_edition(
     _check_format(where, item["format"], known_formats)
     if not isinstance(item["files"], list) or not item["files"]:
         raise ManifestError(f"{where}: files must list at least one {{ path = … }}")
-    files = tuple(_load_file(path, f"{where} files[{n}]", raw, item, known_formats) for n, raw in enumerate(item["files"]))
+    files = tuple(_load_file(path, where, n, raw, item, known_formats) for n, raw in enumerate(item["files"]))
     dates = check_keys(f"{where} dates", item.get("dates", {}), DATE_KEYS)
     checked = {k: check_date(f"{where} dates.{k}", v) if k in ISO_DATE_KEYS else str(v) for k, v in dates.items()}
     return Document(
@@ -221,10 +221,12 @@ def _load_edition(
     )
 
 
-def _load_file(path: Path, where: str, raw: object, edition: dict, known_formats: tuple[str, ...]) -> EditionFile:
-    raw = check_keys(where, raw, FILE_KEYS)
+def _load_file(
+    path: Path, where: str, n: int, raw: object, edition: dict, known_formats: tuple[str, ...]
+) -> EditionFile:
+    raw = check_keys(f"{where} files[{n}]", raw, FILE_KEYS)
     file_format = raw.get("format", edition["format"])
-    _check_format(where, file_format, known_formats)
+    _check_format(f"{where} file {raw['path']}", file_format, known_formats)
     file_path = (path.parent / raw["path"]).resolve()
     if not file_path.is_file():
         raise ManifestError(f"{where} names a missing file: {file_path}")
@@ -240,7 +242,7 @@ def _load_file(path: Path, where: str, raw: object, edition: dict, known_formats
 
 def _check_format(where: str, value: str, known_formats: tuple[str, ...]) -> None:
     if value not in known_formats:
-        raise ManifestError(f"{where}: unknown format '{value}'; valid: {', '.join(known_formats)}")
+        raise ManifestError(f"{where} has unknown format '{value}'; valid: {', '.join(known_formats)}")
 
 
 def _load_linking(path: Path, raw: dict) -> tuple[tuple[str, ...], ...]:
