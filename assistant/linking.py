@@ -139,7 +139,7 @@ class Contrasts:
 
 def _word_pattern(word: str) -> str:
     word = re.escape(word.strip())
-    return rf"(?<![a-z]){word}(?![a-z])" if word.isascii() else word
+    return rf"(?<![a-z]){word}(?:s|es)?(?![a-z])" if word.isascii() else word
 
 
 def link_editions(
@@ -284,7 +284,9 @@ def _with_margin(csls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     best = ranked[:, :1]
     runner_up = ranked[:, 1:2] if filled.shape[1] > 1 else np.full_like(best, -np.inf)
     top = np.isfinite(filled) & (filled >= best)
-    return filled, top, np.broadcast_to(best - runner_up, filled.shape)
+    with np.errstate(invalid="ignore"):
+        lead = np.nan_to_num(best - runner_up, nan=0.0, posinf=np.inf)
+    return filled, top, np.broadcast_to(lead, filled.shape)
 
 
 def _clear(csls: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -295,5 +297,7 @@ def _top_mean(values: np.ndarray, axis: int, k: int = 5) -> np.ndarray:
     """Mean of the k largest values along the axis, NaNs ignored."""
     filled = np.where(np.isnan(values), -np.inf, values)
     top = -np.sort(-filled, axis=axis).take(range(min(k, filled.shape[axis])), axis=axis)
-    top = np.where(np.isinf(top), np.nan, top)
-    return np.nanmean(top, axis=axis)
+    finite = np.isfinite(top)
+    counts = finite.sum(axis=axis)
+    sums = np.where(finite, top, 0.0).sum(axis=axis)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
