@@ -45,7 +45,9 @@ def parse_markdown(path, link_base: str | None = None, page_url: str | None = No
         answer = clean_answer(body, link_base, page_url)
         deeper_follows = position + 1 < len(headings) and headings[position + 1][1] > level
         section = {k: v for k, v in section.items() if k < level}
-        if (level == 1 and has_deeper) or (not answer and deeper_follows):
+        if level == 1 and has_deeper:  # the page title
+            continue
+        if not answer and deeper_follows:
             section[level] = clean_question(title)
             continue
         last = start + max((k + 1 for k, line in enumerate(body) if line.strip()), default=0)
