@@ -16,7 +16,7 @@ def test_entries_json_contract():
     result = run("entries", "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 239
+    assert len(rows) == 308
     for row in rows:
         assert REQUIRED <= row.keys()
         assert {"path", "line_start", "line_end", "url"} <= row["source"].keys()
@@ -51,4 +51,4 @@ def test_unknown_filters_are_clear_errors():
 
 def test_python_dash_m_and_corpus_summary():
     out = run("corpus").stdout
-    assert "239 entries in" in out and "tencent-sms-faq-2025-pdf" in out
+    assert "308 entries in" in out and "tencent-sms-faq-2025-pdf" in out
