@@ -23,7 +23,8 @@ def test_entries_json_contract():
         assert row["vendor"] in {"tencent", "aliyun"}
     assert {row["doc"] for row in rows} == {
         "tencent-sms-faq-2025-pdf", "tencent-sms-faq-md-api3", "tencent-sms-faq-2018-pdf",
-        "tencent-sms-faq-md-api2", "aliyun-sms-delivery-faq"}
+        "tencent-sms-faq-md-api2", "aliyun-sms-delivery-faq",
+        "tencent-markdown-faq-pages-zh", "tencent-markdown-faq-pages-en-international-site"}
 
 
 def test_entries_filters():
