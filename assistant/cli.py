@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from assistant.config import Settings
+from assistant.config import PROJECT_ROOT, Settings
 from assistant.editions import answer_changed, is_translation
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError, InputError
@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=cmd_add)
 
     links = commands.add_parser("links", help="measure edition linking against a table of same-question pairs")
-    links.add_argument("--pairs", type=Path, default=Path("tests/data/links.tsv"), help="the gold table")
+    links.add_argument("--pairs", type=Path, default=PROJECT_ROOT / "tests" / "data" / "links.tsv",
+                       help="the table of same-question pairs (default: tests/data/links.tsv)")
     links.add_argument("--verbose", action="store_true", help="list every miss and wrong merge")
     links.set_defaults(handler=cmd_links)
 

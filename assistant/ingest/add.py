@@ -16,7 +16,7 @@ from pathlib import Path
 import tomlkit
 
 from assistant.entry import FaqEntry, stable_id
-from assistant.errors import AssistantError, InputError
+from assistant.errors import AssistantError, CorpusError, InputError
 from assistant.ingest import PARSERS, ingest_corpus, load_corpus_manifest, parse_file
 from assistant.ingest.manifest import LANGUAGES, EditionFile, Manifest
 from assistant.ingest.model import ParsedEntry
@@ -97,7 +97,7 @@ def add_edition(corpus_dir: Path, request: AddRequest, cache_dir: Path | None = 
         recorded = load_recorded(updated)
         entries = ingest_corpus(updated, cache_dir)
         record_groups(updated, entries)
-    except BaseException:
+    except BaseException as exc:
         manifest_path.write_text(saved_manifest, encoding="utf-8")
         if saved_groups is None:
             groups_file.unlink(missing_ok=True)
@@ -105,6 +105,9 @@ def add_edition(corpus_dir: Path, request: AddRequest, cache_dir: Path | None = 
             groups_file.write_bytes(saved_groups)
         for path in copied:
             path.unlink(missing_ok=True)
+            _remove_if_empty(path.parent)
+        if isinstance(exc, OSError):
+            raise CorpusError(f"cannot write to the corpus in {corpus_dir} ({exc}); nothing was changed") from exc
         raise
     by_group: dict[str, list[FaqEntry]] = {}
     for entry in entries:
@@ -116,6 +119,13 @@ def add_edition(corpus_dir: Path, request: AddRequest, cache_dir: Path | None = 
         and (others := [m for m in by_group[entry.group] if m.doc != new_id and m.id in recorded])
     ]
     return AddReport(new_id, request.label, vendor, summaries, linked)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty, or already gone
 
 
 def _check(manifest: Manifest, request: AddRequest) -> tuple[str, str, list[FileSummary]]:
