@@ -141,9 +141,10 @@ class Searcher:
         if edition and edition not in self.editions:
             raise QueryError(f"unknown edition '{edition}'; valid: {', '.join(self.editions)}")
         notices = []
+        length = len(query.strip())
         query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
-            notices.append(f"the query was {len(query)} characters; only the first {MAX_QUERY_CHARS} were searched")
+            notices.append(f"the query was {length} characters; only the first {MAX_QUERY_CHARS} were searched")
             query = query[:MAX_QUERY_CHARS]
         return query, notices
 
