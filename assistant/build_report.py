@@ -94,7 +94,10 @@ def report_build(manifest, entries: list[FaqEntry], index_dir: Path, log) -> Bui
     from assistant.index import IndexStateError, current_build
     from assistant.linking import record_groups
 
-    record_groups(manifest, entries)
+    try:
+        record_groups(manifest, entries)
+    except OSError as exc:
+        log(f"warning: cannot record edition groups in {manifest.corpus_dir} ({exc}): new groups are not pinned yet")
     try:
         build = current_build(index_dir)
     except IndexStateError:

@@ -79,3 +79,12 @@ def test_entry_urls_use_the_pages_own_anchors(entries):
     assert self_link in page.read_text(encoding="utf-8")
     assert slow.source.url == "https://cloud.tencent.com/document/product/382/" + self_link
     assert heading_anchor("2 调用接口耗时比较长") == self_link.split("#")[1]
+
+
+def test_english_anchors_and_page_urls_from_the_pages_own_links(entries):
+    assert heading_anchor("2 It takes a long time to call the API") == "2-it-takes-a-long-time-to-call-the-api"
+    rules = find(entries, PAGES_ZH, "短信签名规范")
+    cited = find(entries, PAGES_EN, "Send an SMS message with One of the Signatures")
+    assert rules.source.url.startswith(BASE + "9557#2-") and rules.source.url in cited.answer
+    helper = find(entries, PAGES_EN, "What can I do if a 1014 error is returned?")
+    assert "(https://intl.cloud.tencent.com/document/product/382/3773)" in helper.answer

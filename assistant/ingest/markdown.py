@@ -73,8 +73,14 @@ def _without_footer(body: list[str]) -> list[str]:
 
 
 def heading_anchor(title: str) -> str:
-    """The anchor the vendor's pages use for a heading ("2 调用接口" → "2-.E8.B0.83.E7.94.A8.E6.8E.A5.E5.8F.A3")."""
+    """The anchor the vendor's pages use for a heading, as their own links show.
+
+    Chinese: "2 调用接口" → "2-.E8.B0.83.E7.94.A8.E6.8E.A5.E5.8F.A3" (UTF-8 bytes escaped with ".");
+    English: "2 It takes a long time to call the API" → "2-it-takes-a-long-time-to-call-the-api".
+    """
     text = HTML_TAG_RE.sub("", EMPTY_ANCHOR_RE.sub("", title)).strip()
+    if text.isascii():
+        return re.sub(r"\s+", "-", re.sub(r"[^a-z0-9\s-]", "", text.lower()).strip())
     text = re.sub(r"\s+", "-", text)
     return quote(text, safe="-_").replace("%", ".")
 
