@@ -161,7 +161,7 @@ def link_editions(
             new = [e for e in vendor_entries if e.doc == doc_id and e.id not in recorded]
             for entry, group in linker.assign(new, [g for g in by_id.values() if all(m.doc != doc_id for m in g.members)]):
                 if group is None:
-                    group = EditionGroup("g-" + stable_id(vendor.slug, topic_text(entry.question), entry.doc), vendor.slug)
+                    group = EditionGroup(_new_group_id(vendor.slug, entry, by_id), vendor.slug)
                     by_id[group.id] = group
                 group.members.append(entry)
         for group in by_id.values():
@@ -170,6 +170,15 @@ def link_editions(
     for group in groups:
         describe_members(group)
     return groups
+
+
+def _new_group_id(vendor: str, entry: FaqEntry, taken: dict[str, EditionGroup]) -> str:
+    """Named by the newest wording of the question (the scheme of the first recorded ids), never reused."""
+    group_id, attempt = "g-" + stable_id(vendor, topic_text(entry.question), entry.doc), 1
+    while group_id in taken:
+        attempt += 1
+        group_id = "g-" + stable_id(vendor, topic_text(entry.question), entry.doc, str(attempt))
+    return group_id
 
 
 class _Linker:

@@ -121,3 +121,10 @@ def test_english_questions_get_the_english_answer(searcher):
     assert result.hits[0].edition_note and "Chinese" in result.hits[0].edition_note
     chinese = searcher.search("返回1014错误如何处理")
     assert chinese.hits[0].entry.doc == "tencent-sms-faq-2025-pdf" and chinese.hits[0].edition_note is None
+
+
+def test_a_question_asked_twice_in_one_edition_gets_two_groups(tmp_path):
+    first, second = _entry("new", "问题？", "答案一。"), _entry("new", "问题？", "答案二。")
+    second.id = "new:问题？2"
+    link_editions([first, second], _manifest(tmp_path, ["new"]))
+    assert first.group and second.group and first.group != second.group
