@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from assistant.ingest.manifest import Manifest
 
 GROUPS_FILE = "groups.json"
+# Character bigrams measure how alike two Chinese questions are; English ones share bigrams by chance.
+BIGRAM_LANGUAGES = ("zh",)
 SAME_QUESTION = 0.6
 RELATED_QUESTION = 0.4  # accepted when the answers agree this much:
 SAME_ANSWER = 0.5
@@ -245,10 +247,11 @@ class _Linker:
 
     @staticmethod
     def _lexical(entry: FaqEntry, member: FaqEntry) -> float:
-        asked = question_similarity(entry.question, member.question)
         answered = dice(bigrams(entry.answer), bigrams(member.answer))
-        if asked >= SAME_QUESTION or (asked >= RELATED_QUESTION and answered >= SAME_ANSWER):
-            return 2.0 + asked + answered
+        if entry.language in BIGRAM_LANGUAGES:
+            asked = question_similarity(entry.question, member.question)
+            if asked >= SAME_QUESTION or (asked >= RELATED_QUESTION and answered >= SAME_ANSWER):
+                return 2.0 + asked + answered
         if answered >= SAME_ANSWER_TEXT and min(len(entry.answer), len(member.answer)) >= SAME_ANSWER_CHARS:
             return 2.0 + answered  # the same answer, word for word, under a reworded question
         return 0.0
@@ -256,7 +259,8 @@ class _Linker:
     @staticmethod
     def _weak_lexical(entry: FaqEntry, member: FaqEntry) -> bool:
         """Some shared words in the questions and in the answers: evidence that meaning can confirm."""
-        return (question_similarity(entry.question, member.question) >= WEAK_QUESTION
+        return (entry.language in BIGRAM_LANGUAGES
+                and question_similarity(entry.question, member.question) >= WEAK_QUESTION
                 and dice(bigrams(entry.answer), bigrams(member.answer)) >= WEAK_ANSWER)
 
     def _csls(self, new: list[FaqEntry], groups: list[EditionGroup], vetoed: np.ndarray, same: bool):
