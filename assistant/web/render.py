@@ -72,7 +72,9 @@ def citation(entry: FaqEntry, lang: str) -> str:
 
 
 def edition_relation(shown: FaqEntry, other: FaqEntry) -> str:
-    """How `other`'s answer differs from the answer shown: same, punctuation, spelling or changed."""
+    """How `other`'s answer differs from the answer shown: translation, same, punctuation, spelling or changed."""
+    if shown.language != other.language:
+        return "translation"  # two languages are never compared line by line
     if shown.answer.strip() == other.answer.strip():
         return "same"
     a, b = comparable_answer(shown.answer), comparable_answer(other.answer)
@@ -179,7 +181,7 @@ def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str)
             continue
         relation = edition_relation(shown, other)
         when = f" ({other.updated})" if other.updated else ""
-        body = diff_html(shown, other, lang) if relation != "same" else ""
+        body = diff_html(shown, other, lang) if relation not in ("same", "translation") else ""
         items.append(
             f'<details class="faq-edition" data-relation="{relation}"><summary>'
             f'<span class="faq-edition-name">{html.escape(edition_name(other.edition, lang))}{html.escape(when)}'
@@ -188,6 +190,8 @@ def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str)
         )
     if not items:
         return ""
+    if hit.edition_note:
+        items.insert(0, f'<div class="faq-edition-note">{labels["note"]}: {html.escape(hit.edition_note)}</div>')
     title = labels["editions"].format(edition=html.escape(edition_name(shown.edition, lang)), n=len(items))
     return f'<details class="faq-context faq-editions"><summary>{title}</summary>{"".join(items)}</details>'
 
