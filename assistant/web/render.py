@@ -139,7 +139,7 @@ def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str,
             continue
         relation = edition_relation(shown, other)
         when = f" ({other.updated})" if other.updated else ""
-        body = diff_html(shown, other, lang) if relation != "same" else ""
+        body = diff_html(shown, other, lang) if relation not in ("same", "translation") else ""
         badge = f' <span class="faq-badge faq-newest">{labels["newest_badge"]}</span>' \
             if newest is not None and newest.id == other.id else ""
         items.append(
@@ -150,6 +150,8 @@ def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str,
         )
     if not items:
         return ""
+    if hit.edition_note:
+        items.insert(0, f'<div class="faq-edition-note">{labels["note"]}: {html.escape(hit.edition_note)}</div>')
     title = labels["editions"].format(edition=html.escape(edition_name(shown.edition, lang)), n=len(items))
     state = " open" if newest is not None and newest.id != shown.id else ""
     return f'<details class="faq-context faq-editions"{state}><summary>{title}</summary>{"".join(items)}</details>'
