@@ -315,6 +315,7 @@ def test_contradictory_filters_are_explained_and_a_hidden_answer_offered(page, s
     note = page.locator("#faq-filter-note")
     note.get_by_text("Tencent Cloud's, not Alibaba Cloud's").wait_for()
     assert page.locator("#faq-edition input").input_value() == "latest 最新版"
+    page.get_by_role("option").filter(has_text="Tencent Cloud 腾讯云").wait_for(state="detached")  # vendor list closed
     page.locator("#faq-edition input").click()
     offered = page.get_by_role("option").all_inner_texts()
     assert offered and not any("Tencent" in o for o in offered)  # the edition list follows the vendor
