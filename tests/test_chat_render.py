@@ -92,3 +92,21 @@ def test_a_code_mentioned_in_passing_does_not_take_the_answer(searcher):
 def test_a_bare_question_clause_is_read_with_the_clause_before_it():
     excerpt = informative_excerpt("我们在做国际短信业务，" * 50 + "接口返回1014错误，请问怎么处理？", 500)
     assert excerpt == "接口返回1014错误， 请问怎么处理？"
+
+
+def test_a_vote_arriving_after_a_newer_one_does_not_overwrite_it(built, tmp_path):
+    import sqlite3
+
+    from assistant.web.answering import Answerer
+    from assistant.web.service import Service
+
+    answerer = Answerer(Service.open(dataclasses.replace(built, data_dir=tmp_path)))
+    session: dict = {}
+    answerer.answer("如何申请短信签名", session, None, None)
+    answer_id = session["last"]
+    note = session["answers"][answer_id]
+    answerer.vote(note, answer_id, -1, "答案是旧版本的", order=2)  # the comment, sent second, arrives first
+    answerer.vote(note, answer_id, -1, None, order=1)
+    with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
+        rows = db.execute("SELECT vote, comment FROM feedback WHERE answer_id = ?", (answer_id,)).fetchall()
+    assert rows == [(-1, "答案是旧版本的")]

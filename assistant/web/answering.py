@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import threading
 import uuid
 
 from assistant.feedback import FeedbackError
@@ -15,6 +16,7 @@ from assistant.web.service import Service
 
 MAX_MESSAGE = 10_000
 MAX_ANSWERS_KEPT = 200  # per chat session, for votes and "search again without filters"
+MAX_VOTE_ORDERS_KEPT = 10_000  # answers whose latest vote order is remembered, across sessions
 
 
 class Answerer:
@@ -23,6 +25,8 @@ class Answerer:
         self.source_base = source_base
         self.entries = service.searcher.index.entries
         self.by_id = {entry.id: entry for entry in self.entries}
+        self._vote_lock = threading.Lock()
+        self._vote_order: dict[str, int] = {}  # answer id → order of the latest vote stored
 
     def validate(self, message, vendor, edition, top_k) -> tuple[str, str | None, str | None, int]:
         """Checks input from any client; messages never repeat what was sent."""
@@ -148,12 +152,23 @@ class Answerer:
         result, _ = self._search(message, vendor, edition, top_k, surface="chat-api")
         return reply_text(result, message)
 
-    def vote(self, note: dict, answer_id: str, vote, comment) -> None:
+    def vote(self, note: dict, answer_id: str, vote, comment, order=None) -> None:
+        """Stores a vote; `order` (the browser's count of votes sent) keeps a late-arriving older vote
+        from overwriting a newer one, as the chat's events run concurrently."""
         if vote not in (-1, 0, 1) or isinstance(vote, bool):
             raise FeedbackError("vote must be 1, -1 or 0")
         comment = comment if isinstance(comment, str) else None
-        self.service.feedback.record_vote(answer_id, note["query"], note["entry_id"], int(vote), comment,
-                                          self.service.build_id, surface="ui")
+        order = order if isinstance(order, int) and not isinstance(order, bool) else None
+        with self._vote_lock:
+            if order is not None:
+                if order < self._vote_order.get(answer_id, -1):
+                    return
+                self._vote_order.pop(answer_id, None)
+                self._vote_order[answer_id] = order
+                for stale in list(self._vote_order)[:-MAX_VOTE_ORDERS_KEPT]:
+                    del self._vote_order[stale]
+            self.service.feedback.record_vote(answer_id, note["query"], note["entry_id"], int(vote), comment,
+                                              self.service.build_id, surface="ui")
 
     def reset_note(self, edition: str | None, vendor: str | None) -> str:
         """Why the edition filter went back to "latest" when the vendor changed."""

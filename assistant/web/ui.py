@@ -94,7 +94,8 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
                 return turn, session, why
             if action == "vote":
                 try:
-                    answerer.vote(note, answer_id, data.get("vote"), data.get("comment"))  # the quote shows the status
+                    # the quote shows the status
+                    answerer.vote(note, answer_id, data.get("vote"), data.get("comment"), data.get("order"))
                 except AssistantError:
                     pass  # a vote no button of ours sends
             return gr.update(), session, gr.update()

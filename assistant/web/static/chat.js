@@ -61,6 +61,7 @@ async function copy(button) {
   }
 }
 
+let votesSent = 0;  // the server keeps the latest vote by this order, whatever order the events arrive in
 function vote(button) {
   const turn = button.closest(".faq-turn");
   const quote = button.closest(".faq-quote");
@@ -69,7 +70,7 @@ function vote(button) {
   quote.querySelectorAll(".faq-vote").forEach((b) => b.setAttribute("aria-pressed", String(b === button && !pressed)));
   quote.querySelector(".faq-why").hidden = value !== "-1";
   quote.querySelector(".faq-status").textContent = VOTED[langOf(quote)][value];
-  trigger("click", {action: "vote", answer: turn.dataset.answer, vote: Number(value)});
+  trigger("click", {action: "vote", answer: turn.dataset.answer, vote: Number(value), order: ++votesSent});
 }
 
 element.addEventListener("click", (event) => {
@@ -94,7 +95,8 @@ element.addEventListener("submit", (event) => {
   event.preventDefault();
   const comment = form.querySelector("textarea").value;
   const quote = form.closest(".faq-quote");
-  trigger("click", {action: "vote", answer: form.closest(".faq-turn").dataset.answer, vote: -1, comment});
+  trigger("click", {action: "vote", answer: form.closest(".faq-turn").dataset.answer, vote: -1, comment,
+                    order: ++votesSent});
   form.hidden = true;
   quote.querySelector(".faq-status").textContent = langOf(quote) === "zh" ? "感谢，已记录。" : "Thanks, noted.";
 });
