@@ -12,6 +12,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from assistant import __version__
 from assistant.errors import AssistantError
@@ -38,6 +39,14 @@ class FeedbackRequest(BaseModel):
     vote: int = Field(..., description="1 helpful, -1 not helpful")
     entry_ids: list[Annotated[str, Field(max_length=MAX_FILTER_LENGTH)]] = Field(default_factory=list, max_length=MAX_TOP_K)
     comment: str | None = Field(None, max_length=2000)
+
+
+class AnyMethodRoute(Route):
+    """A route for every method, TRACE and made-up ones included (Starlette routes take GET by default)."""
+
+    def matches(self, scope):
+        match, child_scope = super().matches(scope)
+        return (Match.FULL if match == Match.PARTIAL else match), child_scope
 
 
 def create_api(service: Service) -> FastAPI:
@@ -136,5 +145,18 @@ def create_api(service: Service) -> FastAPI:
         if service.holder.status()["usable"]:
             return {"ready": True}
         return SafeJSONResponse({"ready": False, "error": "the index being served is unusable"}, status_code=503)
+
+    # Without these, the chat UI mounted at / would answer unknown API paths and methods with its own 404.
+    known = {route.path_format for route in app.routes if route.path_format.startswith(("/api/", "/healthz", "/readyz"))}
+
+    async def wrong_method(request: Request):
+        return error_response(405, "this method is not allowed here: see /docs")
+
+    async def no_such_path(request: Request):
+        return error_response(404, "no such API endpoint: see /docs")
+
+    for path in sorted(known):
+        app.router.routes.append(AnyMethodRoute(path, wrong_method, include_in_schema=False))
+    app.router.routes.append(AnyMethodRoute("/api/{rest:path}", no_such_path, include_in_schema=False))
 
     return app

@@ -16,7 +16,7 @@ MAX_BODY_BYTES = 1 << 20  # the API's largest legitimate body is a 10,000-charac
 ORIGIN_RE = re.compile(
     r"^(?P<scheme>https?)://(?P<wildcard>\*\.)?"
     r"(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\[[0-9a-f:.]+\])"
-    r"(?::(?P<port>[0-9]{1,5}))?$"
+    r"(?::(?P<port>[0-9]{1,5}))?"
 )
 
 
@@ -30,9 +30,9 @@ def embed_origin(value: str) -> str:
     hint = "give origins like https://help.example.com, http://localhost:8080 or https://*.example.com"
     if not isinstance(value, str) or not value.strip():
         raise EmbedOriginError(f"--allow-embed: an empty origin is not allowed; {hint}")
-    candidate = value.strip().lower()
+    candidate = value.lower()
     candidate = candidate[:-1] if candidate.endswith("/") and candidate.count("/") == 3 else candidate
-    match = ORIGIN_RE.match(candidate)
+    match = ORIGIN_RE.fullmatch(candidate)
     if match is None:
         raise EmbedOriginError(f"--allow-embed: {shown} is not an origin (scheme://host[:port]); {hint}")
     if match["wildcard"] and "." not in match["host"]:
@@ -82,6 +82,7 @@ class GuardMiddleware:
     def __init__(self, app, policy: str, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.headers = [(k.lower().encode(), v.encode()) for k, v in security_headers(policy).items()]
+        self.replaced_names = {k for k, _ in self.headers} | {b"x-frame-options"}
         self.max_body = max_body
 
     async def __call__(self, scope, receive, send):
@@ -104,7 +105,7 @@ class GuardMiddleware:
 
         async def guarded_send(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self._replaced_names]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self.replaced_names]
                 content_type = dict(headers).get(b"content-type", b"")
                 if message["status"] >= 500 and not content_type.startswith(b"application/json"):
                     state["replaced"] = True
@@ -125,10 +126,6 @@ class GuardMiddleware:
             traceback.print_exc(file=sys.stderr)
             if not state["started"] and not state["replaced"]:
                 await self._send_error(send, 500, "internal error", state)
-
-    @property
-    def _replaced_names(self) -> set[bytes]:
-        return {k for k, _ in self.headers} | {b"x-frame-options"}
 
     async def _send_error(self, send, status: int, message: str, state: dict) -> None:
         state["started"] = True
