@@ -24,10 +24,11 @@ from assistant.config import Settings
 from assistant.embed_batching import MAX_BATCH
 from assistant.errors import AssistantError
 from assistant.evaluate import load_queries
+from assistant.web.workers import default_workers, embedder_threads
 
 MAX_CLIENTS = 200
 MAX_SECONDS = 300.0
-CEILING_QUERIES = 384
+CEILING_QUERIES_PER_WORKER = 128
 
 
 class LoadBenchError(AssistantError):
@@ -58,19 +59,50 @@ def query_stream(settings: Settings, seed: int = 7) -> list[str]:
     return pairs
 
 
-def measure_ceiling(settings: Settings, queries: list[str]) -> float:
-    """Queries per second of the bare embedder, fed full batches: no server can answer faster."""
+_start_together = None
+
+
+def _join_ceiling_run(barrier) -> None:
+    global _start_together
+    _start_together = barrier
+
+
+def _embed_for_ceiling(spec: str, queries: list[str]) -> tuple[int, float, float]:
     from assistant.embed import load_embedder
+
+    embedder = load_embedder(spec)
+    embedder.embed_queries(queries[:8])  # load and warm
+    _start_together.wait()
+    started = time.time()
+    for start in range(0, len(queries), MAX_BATCH):
+        embedder.embed_queries(queries[start : start + MAX_BATCH])
+    return len(queries), started, time.time()
+
+
+def measure_ceiling(settings: Settings, queries: list[str], workers: int) -> float:
+    """Queries per second of the bare embedder fed full batches, in as many processes as the server has
+    workers, started together, each with the server's threads per worker: no server configured like this
+    can answer faster."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from assistant.index import _read_manifest, current_build
 
     spec = _read_manifest(current_build(settings.index_dir))["embedder"]["spec"]
-    embedder = load_embedder(spec)
-    embedder.embed_queries(queries[:MAX_BATCH])  # load and warm
-    sample = queries[-CEILING_QUERIES:]
-    started = time.perf_counter()
-    for start in range(0, len(sample), MAX_BATCH):
-        embedder.embed_queries(sample[start : start + MAX_BATCH])
-    return len(sample) / (time.perf_counter() - started)
+    sample = queries[-CEILING_QUERIES_PER_WORKER * workers :]
+    context = get_context("spawn")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = embedder_threads(workers)  # inherited by the spawned processes
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_join_ceiling_run,
+                                 initargs=(context.Barrier(workers),)) as pool:
+            runs = list(pool.map(_embed_for_ceiling, [spec] * workers, [sample[i::workers] for i in range(workers)]))
+    finally:
+        if threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = threads
+    return sum(n for n, _, _ in runs) / (max(end for _, _, end in runs) - min(start for _, start, _ in runs))
 
 
 def _free_port() -> int:
@@ -122,7 +154,7 @@ async def _load(url: str, clients: int, seconds: float, queries: list[str]) -> t
 
     latencies: list[float] = []
     errors = 0
-    next_query = iter(range(10**9))
+    next_query = iter(range(clients, 10**9))  # after the warm-up queries: none is in the server's cache
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
         for warm in queries[:clients]:  # each client's connection, and the server's first batches
@@ -155,7 +187,7 @@ def run_load_bench(settings: Settings, clients: int = 50, seconds: float = 30.0,
     check_options(clients, seconds, url)
     queries = query_stream(settings)
     with (own_server(settings, workers) if url is None else _given(url)) as target:
-        ceiling = measure_ceiling(settings, queries)
+        ceiling = measure_ceiling(settings, queries, workers or default_workers())
         latencies, errors, elapsed = asyncio.run(_load(target.rstrip("/"), clients, seconds, queries))
     requests = len(latencies) + errors
     p50, p95, p99 = (float(np.percentile(latencies, p)) if latencies else float("nan") for p in (50, 95, 99))

@@ -16,6 +16,7 @@ from assistant.web.api import create_api  # noqa: E402
 from assistant.web.security import embed_origins  # noqa: E402
 from assistant.web.service import Service  # noqa: E402
 from assistant.web.ui import CSS, build_ui  # noqa: E402
+from assistant.web.workers import default_workers, embedder_threads  # noqa: E402
 
 # How the supervisor tells its workers what to serve (worker processes import the app by name).
 ALLOW_EMBED_ENV = "FAQ_ALLOW_EMBED"
@@ -39,10 +40,6 @@ def app_from_env() -> FastAPI:
     return create_app(Settings.from_env(), allow_embed, os.environ.get(ROOT_PATH_ENV, ""))
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_embed: list[str] | None = None,
           root_path: str = "", workers: int | None = None) -> None:
     import uvicorn
@@ -59,8 +56,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_e
         "FAQ_CORPUS_DIR": str(settings.corpus_dir), "FAQ_INDEX_DIR": str(settings.index_dir),
         "FAQ_DATA_DIR": str(settings.data_dir), "FAQ_CACHE_DIR": str(settings.cache_dir),
         ALLOW_EMBED_ENV: json.dumps(origins), ROOT_PATH_ENV: root_path,
-        # Each worker's embedder gets its share of the cores instead of every worker using them all.
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, default_workers() // workers)),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or embedder_threads(workers),
     })
     uvicorn.run("assistant.web.server:app_from_env", factory=True, workers=workers, host=host, port=port,
                 root_path=root_path, log_level="warning")
