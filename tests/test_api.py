@@ -129,3 +129,40 @@ def test_feedback_report_lists_abstained_and_down_voted_queries(client, server):
                           env=env, cwd=PROJECT_ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "今天天气怎么样" in done.stdout and "如何开发票" in done.stdout
+
+
+def test_load_bench_runs_against_a_loopback_server_and_prints_one_json_object(server):
+    import json
+    import subprocess
+    import sys
+
+    from assistant.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "assistant", "bench", "--load", "--clients", "3", "--seconds", "2",
+                           "--url", server["url"], "--json"], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          timeout=300, env={**__import__("os").environ,
+                                            "FAQ_INDEX_DIR": str(server["settings"].index_dir)})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == {"clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
+                           "p99_ms", "ceiling_rps"}
+    assert report["clients"] == 3 and report["requests"] > 0 and report["errors"] == 0
+    assert report["ceiling_rps"] > 0 and report["p50_ms"] <= report["p99_ms"]
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--url", "http://example.com"], "on this machine"),
+    (["--url", "http://10.0.0.1:7860"], "on this machine"),
+    (["--clients", "0"], "--clients"),
+    (["--clients", "5000"], "--clients"),
+    (["--seconds", "100000"], "--seconds"),
+])
+def test_load_bench_refuses_remote_urls_and_unbounded_runs(options, says):
+    import subprocess
+    import sys
+
+    from assistant.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "assistant", "bench", "--load", *options], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 1 and says in done.stderr and "Traceback" not in done.stderr
