@@ -33,6 +33,7 @@ from assistant.config import Settings
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.build_report import report_build
 from assistant.glossary import Glossary
 from assistant.ingest import ingest_corpus, load_corpus_manifest
 from assistant.tokenize import Tokenizer, collect_terms
@@ -95,8 +96,8 @@ def sha256_file(path: Path) -> str:
 def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     """Hashes of everything a build reads from the corpus directory."""
     manifest = load_corpus_manifest(settings.manifest_path)
-    paths = [settings.manifest_path, *(doc.path for doc in manifest.documents)]
-    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path)
+    paths = [settings.manifest_path, *(file.path for doc in manifest.documents for file in doc.files)]
+    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json")
     paths += [p for p in optional if p.exists()]
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
@@ -215,8 +216,9 @@ def _remove_leftovers(index_dir: Path, log) -> None:
 def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     embedder = embedder or load_embedder()
     manifest = load_corpus_manifest(settings.manifest_path)
-    entries = ingest_corpus(manifest)
+    entries = ingest_corpus(manifest, settings.cache_dir)
     log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
+    report_build(manifest, entries, settings.index_dir, log)
     glossary = Glossary.load(settings.glossary_path)
     hand_terms = _read_lines(settings.terms_path)
     terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)
@@ -261,6 +263,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
             "corpus": corpus_fingerprint(settings),
+            "vendor_aliases": {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()},
             "counts": {
                 "entries": len(entries),
                 "groups": len({e.group for e in entries}),

@@ -13,8 +13,10 @@ from fastapi import FastAPI  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.web.api import create_api  # noqa: E402
+from assistant.web.gradio_guard import guard_gradio_mounts  # noqa: E402
 from assistant.web.security import embed_origins  # noqa: E402
 from assistant.web.service import Service  # noqa: E402
+from assistant.web.source_view import add_source_view  # noqa: E402
 from assistant.web.ui import CSS, build_ui  # noqa: E402
 from assistant.web.workers import default_workers, embedder_threads  # noqa: E402
 
@@ -27,10 +29,12 @@ def create_app(settings: Settings, allow_embed: list[str] | None = None, root_pa
     service = Service.open(settings, allow_embed)
     app = create_api(service)
     app.state.service = service
+    add_source_view(app, service)  # before the Gradio mounts, which take every path
     theme_options = {"css": CSS}
     gr.mount_gradio_app(app, build_ui(service, compact=True), path="/embed", root_path=f"{root_path}/embed",
                         footer_links=[], **theme_options)
     gr.mount_gradio_app(app, build_ui(service), path="", root_path=root_path, footer_links=[], **theme_options)
+    guard_gradio_mounts(app)
     return app
 
 
@@ -55,6 +59,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_e
     os.environ.update({
         "FAQ_CORPUS_DIR": str(settings.corpus_dir), "FAQ_INDEX_DIR": str(settings.index_dir),
         "FAQ_DATA_DIR": str(settings.data_dir), "FAQ_CACHE_DIR": str(settings.cache_dir),
+        "FAQ_HANDOVER_TEXT": settings.handover_text, "FAQ_HANDOVER_URL": settings.handover_url or "",
         ALLOW_EMBED_ENV: json.dumps(origins), ROOT_PATH_ENV: root_path,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or embedder_threads(workers),
     })
