@@ -99,7 +99,7 @@ def _send(client: httpx.Client, method: str, path: str, options: dict) -> httpx.
 def test_hostile_requests_get_no_5xx_and_always_the_security_headers(server):
     cases = hostile_requests()
     assert len(cases) >= 500
-    failures = []
+    failures, sent = [], 0
     with httpx.Client(base_url=server["url"], timeout=30) as client:
         for method, path, options in cases:
             try:
@@ -108,6 +108,7 @@ def test_hostile_requests_get_no_5xx_and_always_the_security_headers(server):
                 if isinstance(exc, httpx.RemoteProtocolError):
                     failures.append((method, path[:60], "connection dropped"))
                 continue  # the client itself refused to send it (e.g. a header it cannot encode)
+            sent += 1
             missing = [h for h in SECURITY_HEADERS if h not in response.headers]
             if response.status_code >= 500 or missing:
                 failures.append((method, path[:60], response.status_code, missing))
@@ -118,6 +119,7 @@ def test_hostile_requests_get_no_5xx_and_always_the_security_headers(server):
                     failures.append((method, path[:60], response.status_code, response.text[:100]))
         assert client.get("/healthz").status_code == 200  # still alive
     assert not failures, failures[:20]
+    assert sent >= 500, sent
 
 
 def test_a_lone_surrogate_in_feedback_ids_is_a_clean_json_4xx_that_does_not_echo_it(server):
