@@ -43,7 +43,7 @@ def _kill_when(build: subprocess.Popen, index_dir: Path, point: str, delay: floa
         return "finished before the kill"
     os.kill(build.pid, signal.SIGKILL)
     build.wait()
-    return f"killed at {point}" + (f" after {delay:.1f} s" if point != "publish" else "")
+    return f"killed at {point}" + (f" after {delay:.1f} s" if point == "random" else "")
 
 
 def kill_builds(kills: int, work: Path, warm_cache: Path, seed: int = 1) -> dict:
