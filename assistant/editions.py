@@ -32,9 +32,14 @@ class EditionGroup:
         return any(answer_changed(a, b) for a, b in zip(self.members, self.members[1:]))
 
 
+def answer_words(answer: str) -> str:
+    """The answer's words only: links reduced to their text, spacing and punctuation ignored."""
+    return content_chars(URL_IN_PARENS_RE.sub("", answer))
+
+
 def comparable_answer(answer: str) -> str:
-    """The answer's words only: links reduced to their text, spacing, punctuation and spelling ignored."""
-    text = content_chars(URL_IN_PARENS_RE.sub("", answer))
+    """The answer's words with spelling variants (模版/模板) folded: what decides whether an answer changed."""
+    text = answer_words(answer)
     for variant, spelling in SPELLING_VARIANTS:
         text = text.replace(variant, spelling)
     return text

@@ -122,6 +122,11 @@ class Searcher:
             self._groups.setdefault(entry.group or entry.id, []).append(row)
 
     @property
+    def vendor_names(self) -> dict[str, set[str]]:
+        """Vendor slug → the names and aliases (folded) that name it in a query, from the build."""
+        return self._vendor_names
+
+    @property
     def vendors(self) -> list[str]:
         return self._vendors
 

@@ -38,13 +38,14 @@ def test_labels_follow_one_language():
     assert vendor_name("腾讯云 Tencent Cloud", "zh") == "腾讯云" and vendor_name("腾讯云 Tencent Cloud", "en") == "Tencent Cloud"
 
 
-def test_a_short_follow_up_is_read_with_the_previous_question():
+def test_a_short_follow_up_is_read_with_the_previous_question(searcher):
+    names = searcher.vendor_names  # the manifest's names and aliases, from the build
     assert follow_up_core("那阿里云呢？") == "阿里云" and follow_up_core("and for Alibaba?") == "Alibaba"
     assert follow_up_core("返回1014错误如何处理") is None and follow_up_core("签名申请被驳回怎么办？") is None
-    reading = read_message("那阿里云呢？", "腾讯云短信发送失败怎么排查")
+    reading = read_message("那阿里云呢？", "腾讯云短信发送失败怎么排查", names)
     assert reading.vendor == "aliyun" and reading.query == "短信发送失败怎么排查"
-    assert read_message("and for Alibaba?", "How do I fix error 1014?").vendor == "aliyun"
-    assert read_message("那阿里云呢？", None).vendor is None
+    assert read_message("and for Alibaba?", "How do I fix error 1014?", names).vendor == "aliyun"
+    assert read_message("那阿里云呢？", None, names).vendor is None
 
 
 def test_an_edition_of_another_vendor_is_a_conflict(searcher):

@@ -76,7 +76,7 @@ class Answerer:
                shown_as: str | None = None, surface: str = "ui") -> str:
         """The HTML of one turn; `session` keeps what votes, widening and follow-ups need."""
         text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k)
-        reading = read_message(text, None if shown_as else session.get("previous"))
+        reading = read_message(text, None if shown_as else session.get("previous"), self.service.searcher.vendor_names)
         used_vendor = vendor or reading.vendor
         asked_lang = language_of(text)
         answers = session.setdefault("answers", {})
@@ -105,7 +105,8 @@ class Answerer:
                               "lang": lang}
         for stale in list(answers)[:-MAX_ANSWERS_KEPT]:
             del answers[stale]
-        session["previous"] = without_vendor_names(reading.query) if reading.vendor else reading.query
+        session["previous"] = (without_vendor_names(reading.query, self.service.searcher.vendor_names)
+                               if reading.vendor else reading.query)
         return turn_html(result, self.by_id, turn)
 
     def _vendor_label(self, vendor: str | None) -> str | None:

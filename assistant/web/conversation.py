@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from assistant.entry import FaqEntry
-from assistant.search import VENDOR_ALIASES
+
+VendorNames = Mapping[str, Iterable[str]]  # slug → names and aliases, folded (Searcher.vendor_names)
 from assistant.web.labels import LABELS, edition_name, vendor_name
 
 FOLLOW_UP_RE = re.compile(
@@ -29,14 +31,14 @@ def follow_up_core(text: str) -> str | None:
     return core or None
 
 
-def named_vendor(text: str) -> str | None:
-    folded = text.lower()
-    named = {slug for slug, names in VENDOR_ALIASES.items() if any(n in folded for n in names)}
+def named_vendor(text: str, vendor_names: VendorNames) -> str | None:
+    folded = text.casefold()
+    named = {slug for slug, names in vendor_names.items() if any(n in folded for n in names)}
     return named.pop() if len(named) == 1 else None
 
 
-def without_vendor_names(text: str) -> str:
-    for names in VENDOR_ALIASES.values():
+def without_vendor_names(text: str, vendor_names: VendorNames) -> str:
+    for names in vendor_names.values():
         for name in sorted(names, key=len, reverse=True):
             text = re.sub(re.escape(name), "", text, flags=re.IGNORECASE)
     return " ".join(text.split())
@@ -51,13 +53,13 @@ class Reading:
     previous: str | None = None  # the question a follow-up was read with
 
 
-def read_message(text: str, previous: str | None) -> Reading:
+def read_message(text: str, previous: str | None, vendor_names: VendorNames) -> Reading:
     core = follow_up_core(text) if previous else None
     if core is None:
         return Reading(text)
-    vendor = named_vendor(core)
-    rest = without_vendor_names(core) if vendor else core
-    base = without_vendor_names(previous) if vendor else previous
+    vendor = named_vendor(core, vendor_names)
+    rest = without_vendor_names(core, vendor_names) if vendor else core
+    base = without_vendor_names(previous, vendor_names) if vendor else previous
     return Reading(" ".join(p for p in (rest, base) if p), vendor, previous)
 
 

@@ -10,7 +10,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from assistant.editions import comparable_answer
+from assistant.editions import answer_words, comparable_answer
 from assistant.entry import FaqEntry
 from assistant.search import Hit, SearchResult
 from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
@@ -77,9 +77,11 @@ def edition_relation(shown: FaqEntry, other: FaqEntry) -> str:
         return "translation"  # two languages are never compared line by line
     if shown.answer.strip() == other.answer.strip():
         return "same"
-    a, b = comparable_answer(shown.answer), comparable_answer(other.answer)
+    a, b = answer_words(shown.answer), answer_words(other.answer)
     if a == b:
         return "punctuation"
+    if comparable_answer(shown.answer) == comparable_answer(other.answer):
+        return "spelling"
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     edits = [op for op in matcher.get_opcodes() if op[0] != "equal"]
     small = all(tag == "replace" and i2 - i1 == j2 - j1 <= 2 for tag, i1, i2, j1, j2 in edits)
