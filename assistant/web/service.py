@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -109,6 +110,9 @@ class Service:
     holder: SearcherHolder
     feedback: FeedbackStore
     allow_embed: list[str] = field(default_factory=list)
+    # Searches are logged by one background thread: a busy SQLite (another worker writing, a slow fsync)
+    # never holds up an answer.
+    search_log: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "search-log"))
 
     @classmethod
     def open(cls, settings: Settings, allow_embed: list[str] | None = None) -> "Service":
@@ -130,8 +134,8 @@ class Service:
                surface: str = "api", searcher: Searcher | None = None) -> SearchResult:
         searcher = searcher or self.searcher
         result = searcher.search(query, top_k=top_k, vendor=vendor or None, edition=edition or None)
-        self.feedback.log_search(result.query, result.abstained, [h.entry.id for h in result.hits],
-                                 searcher.index.build_id, surface)
+        self.search_log.submit(self.feedback.log_search, result.query, result.abstained,
+                               [h.entry.id for h in result.hits], searcher.index.build_id, surface)
         return result
 
     def edition_choices(self) -> list[tuple[str, str]]:
