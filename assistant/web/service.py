@@ -1,38 +1,141 @@
-"""What the API and the UI share: one loaded searcher, the feedback store, the embed allow-list."""
+"""What the API and the UI share: the searcher of the published build (followed without a restart),
+the feedback store, the embed allow-list."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from assistant.config import Settings
+from assistant.embed_batching import BatchingEmbedder
+from assistant.errors import AssistantError
 from assistant.feedback import FeedbackStore
+from assistant.index import published_build_id
 from assistant.search import SearchResult, Searcher, open_searcher
+from assistant.web.security import embed_origins
 
 VENDOR_LABELS = {"tencent": "Tencent Cloud 腾讯云", "aliyun": "Alibaba Cloud 阿里云"}
+CHECK_EVERY_SECONDS = 2.0
+
+
+class SearcherHolder:
+    """The searcher of the build `current` points to. `current()` never waits for a load: at most every
+    `check_every` seconds it looks at the pointer and opens a newer build in the background, then swaps it
+    in with one assignment; requests already holding the old searcher finish on it."""
+
+    def __init__(self, settings: Settings, factory: Callable[[Settings], Searcher] = open_searcher,
+                 check_every: float = CHECK_EVERY_SECONDS) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.check_every = check_every
+        self._batched: BatchingEmbedder | None = None
+        self._searcher = self._open()
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._loading: threading.Thread | None = None
+        self._failed: str | None = None  # a published build that did not load; retried when the pointer moves
+        self.last_error: str | None = None
+
+    def _open(self) -> Searcher:
+        searcher = self.factory(self.settings)
+        # One batching embedder for every build made with the same model, so a swap keeps its batches and LRU.
+        if self._batched is None or self._batched.id != searcher.embedder.id:
+            self._batched = BatchingEmbedder(searcher.embedder)
+        searcher.embedder = self._batched
+        return searcher
+
+    def current(self) -> Searcher:
+        self.refresh(force=False)
+        return self._searcher
+
+    @property
+    def embedder(self) -> BatchingEmbedder | None:
+        return self._batched
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < self.check_every:
+            return
+        with self._lock:
+            if (not force and now - self._checked < self.check_every) or self.loading:
+                return
+            self._checked = now
+            published = published_build_id(self.settings.index_dir)
+            if published is None or published in (self._searcher.index.build_id, self._failed):
+                return
+            self._loading = threading.Thread(target=self._load, args=(published,), name="index-reload", daemon=True)
+            self._loading.start()
+
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None and self._loading.is_alive()
+
+    def _load(self, published: str) -> None:
+        try:
+            searcher = self._open()
+        except AssistantError as exc:
+            self._failed, self.last_error = published, str(exc)
+            return
+        self._failed, self.last_error = None, None
+        self._searcher = searcher
+
+    def wait_loaded(self, timeout: float = 60.0) -> None:
+        thread = self._loading
+        if thread is not None:
+            thread.join(timeout)
+
+    def status(self) -> dict:
+        """The build served, the build published, and whether the served one is still on disk."""
+        self.refresh(force=True)
+        searcher = self._searcher
+        serving = searcher.index.build_id
+        published = published_build_id(self.settings.index_dir)
+        usable = (searcher.index.path / "manifest.json").is_file()
+        return {
+            "build_id": serving,
+            "published_build_id": published,
+            "newer_published": published is not None and published != serving,
+            "usable": usable,
+            "reloading": self.loading,
+            "reload_error": self.last_error,
+        }
 
 
 @dataclass
 class Service:
     settings: Settings
-    searcher: Searcher
+    holder: SearcherHolder
     feedback: FeedbackStore
     allow_embed: list[str] = field(default_factory=list)
+    # Searches are logged by one background thread: a busy SQLite (another worker writing, a slow fsync)
+    # never holds up an answer.
+    search_log: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "search-log"))
 
     @classmethod
     def open(cls, settings: Settings, allow_embed: list[str] | None = None) -> "Service":
-        searcher = open_searcher(settings)
+        origins = embed_origins(allow_embed)  # EmbedOriginError before anything is loaded
+        holder = SearcherHolder(settings)
         feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
-        return cls(settings, searcher, feedback, list(allow_embed or []))
+        return cls(settings, holder, feedback, origins)
+
+    @property
+    def searcher(self) -> Searcher:
+        """The current searcher; take it once per request so one request sees one build."""
+        return self.holder.current()
 
     @property
     def build_id(self) -> str:
         return self.searcher.index.build_id
 
     def search(self, query: str, top_k: int = 5, vendor: str | None = None, edition: str | None = None,
-               surface: str = "api") -> SearchResult:
-        result = self.searcher.search(query, top_k=top_k, vendor=vendor or None, edition=edition or None)
-        self.feedback.log_search(result.query, result.abstained, [h.entry.id for h in result.hits],
-                                 self.build_id, surface)
+               surface: str = "api", searcher: Searcher | None = None) -> SearchResult:
+        searcher = searcher or self.searcher
+        result = searcher.search(query, top_k=top_k, vendor=vendor or None, edition=edition or None)
+        self.search_log.submit(self.feedback.log_search, result.query, result.abstained,
+                               [h.entry.id for h in result.hits], searcher.index.build_id, surface)
         return result
 
     def edition_choices(self) -> list[tuple[str, str]]:
