@@ -17,7 +17,7 @@ def _p95(samples: list[float]) -> float:
 
 def run_bench(settings: Settings, quick: bool = False) -> int:
     searcher = open_searcher(settings)
-    queries = [q.query for q in load_queries(settings.eval_queries_path)]
+    queries = [q.query for q in load_queries(settings.eval_queries_path, searcher.index.entries)]
     rounds = 1 if quick else 5
     searcher.search(queries[0])  # warm: model, jieba, caches
     embed_ms, search_ms = [], []

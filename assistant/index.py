@@ -93,7 +93,9 @@ def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     """Hashes of everything a build reads from the corpus directory."""
     manifest = load_corpus_manifest(settings.manifest_path)
     paths = [settings.manifest_path, *(doc.path for doc in manifest.documents)]
-    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path)
+    # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
+    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.eval_queries_path,
+                settings.decisive_path)
     paths += [p for p in optional if p.exists()]
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
@@ -221,6 +223,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, log=print)
         (staging / "manifest.json").write_text(
             json.dumps(index_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
+        _build_reranker(settings, staging, entries, tokenizer, embedder, cache, log)
         final = builds / build_id
         staging.rename(final)
     except BaseException:
@@ -230,6 +233,17 @@ def build_index(settings: Settings, embedder: Embedder | None = None, log=print)
     _prune(builds, keep=build_id)
     log(f"published build {build_id} in {final}")
     return final
+
+
+def _build_reranker(settings, staging: Path, entries, tokenizer, embedder, cache, log) -> None:
+    """The build's rerank folder: answer-sentence vectors, field tokens, the model learned on the tune split."""
+    from assistant.rerank_build import train_into_build, write_inputs
+
+    folder = staging / "rerank"
+    count = write_inputs(folder, entries, tokenizer, lambda texts: cache.embed(embedder, texts)[0],
+                         settings.decisive_path)
+    log(f"rerank inputs: {count} answer sentences embedded")
+    log(train_into_build(settings, load_build(staging, settings), embedder))
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -294,6 +308,12 @@ def load_index(settings: Settings) -> LoadedIndex:
         raise StaleIndexError(
             f"the corpus changed since the index was built ({', '.join(stale)}): {BUILD_HINT}"
         )
+    return load_build(build, settings)
+
+
+def load_build(build: Path, settings: Settings) -> LoadedIndex:
+    """One build's files, verified against its manifest."""
+    manifest = _read_manifest(build)
     for name, expected in manifest.get("files", {}).items():
         path = build / name
         if not path.exists() or sha256_file(path) != expected:

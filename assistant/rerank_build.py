@@ -1,0 +1,216 @@
+"""The rerank folder of a build: answer-sentence vectors, field tokens, and the model learned on the tuning split.
+
+Training (scikit-learn logistic regression) reads the labelled queries' "tune" split only; the
+abstention and partial thresholds are set on out-of-fold probabilities (GroupKFold by target entry),
+so no held-out query and no query's own prediction decides them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from assistant.entry import FaqEntry
+from assistant.rerank import FEATURES, FILES, MODEL_VERSION, Candidate, RerankError, RerankModel
+from assistant.tokenize import Tokenizer
+
+SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]?")
+MIN_SENTENCE_CHARS = 6
+MAX_SENTENCES = 16
+FOLDS = 5
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+MAX_WRONGLY_ABSTAINED = 0.02
+MAX_ANSWERABLE_PARTIAL = 0.03
+DECISIVE_FILE = "decisive.tsv"
+
+
+def answer_sentences(entry: FaqEntry) -> list[str]:
+    pieces = [p.strip() for p in SENTENCE_RE.findall(entry.answer)]
+    return [p for p in pieces if len(p) >= MIN_SENTENCE_CHARS][:MAX_SENTENCES]
+
+
+def write_inputs(folder: Path, entries: list[FaqEntry], tokenizer: Tokenizer, embed, decisive_path: Path) -> int:
+    """Field tokens and answer-sentence vectors; `embed(texts)` returns passage vectors. Returns the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = {
+        "question": [tokenizer.tokens(e.question) for e in entries],
+        "answer": [tokenizer.tokens(e.answer) for e in entries],
+    }
+    (folder / "fields.json").write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
+    texts, rows = [], []
+    for row, entry in enumerate(entries):
+        for sentence in answer_sentences(entry):
+            texts.append(sentence)
+            rows.append(row)
+    vectors = embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+    np.save(folder / "sentence_vectors.npy", np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+    np.save(folder / "sentence_rows.npy", np.array(rows, dtype=np.int32), allow_pickle=False)
+    if decisive_path.exists():
+        shutil.copyfile(decisive_path, folder / DECISIVE_FILE)
+    else:
+        (folder / DECISIVE_FILE).write_text("", encoding="utf-8")
+    return len(texts)
+
+
+@dataclass
+class Example:
+    """One tuning query's candidates, their features and which of them answer it."""
+
+    query: object  # LabelledQuery
+    candidates: list[Candidate]
+    features: np.ndarray
+    labels: np.ndarray
+    uncovered: list[bool]  # per candidate: the query has words the entry never mentions
+
+
+def collect(searcher, queries) -> list[Example]:
+    examples = []
+    for labelled in queries:
+        analysed, candidates, named = searcher.candidates(labelled.query)
+        head = candidates[: searcher.reranker_depth]
+        if not head:
+            continue
+        x = searcher.reranker.features(analysed, head, named)
+        y = np.array([c.group in labelled.groups for c in head], dtype=np.int8)
+        uncovered = [bool(searcher.reranker.uncovered_words(analysed, c)) for c in head]
+        examples.append(Example(labelled, head, x, y, uncovered))
+    return examples
+
+
+def _target(example: Example) -> str:
+    groups = example.query.groups or example.query.near
+    return groups[0] if groups else "none:" + hashlib.sha1(example.query.query.encode()).hexdigest()[:8]
+
+
+def _fit(examples: list[Example], c: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.vstack([e.features for e in examples])
+    y = np.concatenate([e.labels for e in examples])
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(scaler.transform(x), y)
+    return scaler, model
+
+
+def out_of_fold(examples: list[Example], c: float) -> list[np.ndarray]:
+    """Each query's candidate probabilities from a model fitted without its target entry."""
+    from sklearn.model_selection import GroupKFold
+
+    targets = [_target(e) for e in examples]
+    folds = min(FOLDS, len(set(targets)))
+    predicted: list[np.ndarray] = [np.zeros(0)] * len(examples)
+    for train, test in GroupKFold(n_splits=folds).split(examples, groups=targets):
+        scaler, model = _fit([examples[i] for i in train], c)
+        for i in test:
+            predicted[i] = model.predict_proba(scaler.transform(examples[i].features))[:, 1]
+    return predicted
+
+
+def ranking_figures(examples: list[Example], probabilities: list[np.ndarray]) -> dict:
+    answerable = [(e, p) for e, p in zip(examples, probabilities) if e.query.in_corpus]
+    top1 = [e.labels[int(np.argmax(p))] == 1 for e, p in answerable]
+    rr = []
+    for e, p in answerable:
+        order = np.argsort(-p, kind="stable")
+        hits = [rank for rank, i in enumerate(order[:10], 1) if e.labels[i]]
+        rr.append(1 / hits[0] if hits else 0.0)
+    return {"recall@1": round(float(np.mean(top1)), 4), "mrr@10": round(float(np.mean(rr)), 4)}
+
+
+def thresholds(examples: list[Example], probabilities: list[np.ndarray]) -> tuple[float, float]:
+    """Abstention and partial thresholds from out-of-fold probabilities of the tuning queries."""
+    tops = []
+    for e, p in zip(examples, probabilities):
+        best = int(np.argmax(p))
+        tops.append((e.query, float(p[best]), e.uncovered[best]))
+    answerable = [(p, u) for q, p, u in tops if q.in_corpus]
+    candidates = sorted({round(p, 4) for _, p, _ in tops} | {0.0})
+    abstain = max(t for t in candidates if np.mean([p < t for p, _ in answerable]) <= MAX_WRONGLY_ABSTAINED)
+    partial = abstain
+    for t in candidates:
+        if t <= abstain:
+            continue
+        flagged = np.mean([p < abstain or (p < t and u) for p, u in answerable])
+        if flagged <= MAX_WRONGLY_ABSTAINED + MAX_ANSWERABLE_PARTIAL:
+            partial = t
+    return abstain, partial
+
+
+def train(examples: list[Example]) -> RerankModel:
+    if not examples or not any(e.labels.any() for e in examples):
+        raise RerankError("no tuning query has its answer among the candidates: cannot train the reranker")
+    cv = {c: ranking_figures(examples, out_of_fold(examples, c)) for c in C_GRID}
+    best_c = max(C_GRID, key=lambda c: (cv[c]["mrr@10"], cv[c]["recall@1"]))
+    oof = out_of_fold(examples, best_c)
+    abstain, partial = thresholds(examples, oof)
+    scaler, model = _fit(examples, best_c)
+    scale = np.where(scaler.scale_ > 1e-12, scaler.scale_, 1.0)
+    info = {
+        "trained_on": f"tune split, {len(examples)} queries",
+        "C": best_c,
+        "cv_folds": FOLDS,
+        "cv_by_C": {str(c): figures for c, figures in cv.items()},
+        "library": f"scikit-learn {metadata.version('scikit-learn')}",
+    }
+    return RerankModel(model.coef_[0].copy(), float(model.intercept_[0]), scaler.mean_.copy(), scale, abstain,
+                       partial, info)
+
+
+def write_model(folder: Path, model: RerankModel | None) -> None:
+    """The model (None: the build has no labelled tuning queries) and the folder's manifest of hashes."""
+    if model is not None:
+        (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
+                                           encoding="utf-8")
+    names = [name for name in (*FILES, DECISIVE_FILE) if name != "model.json" or model is not None]
+    hashes = {name: _sha256(folder / name) for name in names}
+    manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": model is not None, "files": hashes}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def verify_folder(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RerankError(f"no readable rerank manifest in {folder}: rebuild with `faq build`") from exc
+    if manifest.get("version") != MODEL_VERSION:
+        raise RerankError(f"the rerank files in {folder} are from another version: rebuild with `faq build`")
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists() or _sha256(path) != expected:
+            raise RerankError(f"rerank file {path} is missing or damaged: rebuild with `faq build`")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train_into_build(settings, index, embedder) -> str:
+    """Learn the model from the labelled queries' tune split and store it in the build; returns a log line."""
+    from assistant.glossary import Glossary
+    from assistant.labels import load_queries
+    from assistant.rerank import FOLDER, Reranker
+    from assistant.search import Searcher
+
+    folder = index.path / FOLDER
+    path = settings.eval_queries_path
+    tune = [q for q in load_queries(path, index.entries) if q.split == "tune" and q.usable] if path.exists() else []
+    if not tune:
+        write_model(folder, None)
+        return "rerank: no labelled tuning queries, the build searches without a reranker"
+    glossary = Glossary.load(settings.glossary_path)
+    searcher = Searcher(index, embedder, glossary, reranker=Reranker.load(index, glossary, trained=False))
+    model = train(collect(searcher, tune))
+    write_model(folder, model)
+    cv = model.info["cv_by_C"][str(model.info["C"])]
+    return (f"rerank: trained on {len(tune)} tuning queries (C={model.info['C']}, grouped {FOLDS}-fold CV "
+            f"recall@1 {cv['recall@1']}, MRR@10 {cv['mrr@10']}); abstain below {model.threshold}, "
+            f"partial below {model.partial_threshold}")
