@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 
+import numpy as np
+
 from assistant.abstain import AbstentionModel, save_model
 from assistant.config import Settings
 from assistant.embed import load_embedder
@@ -22,13 +24,31 @@ from assistant.rerank import Reranker
 from assistant.search import Searcher
 
 
+class RememberedQueries:
+    """The embedder, with each query text embedded once per run (every configuration asks again)."""
+
+    def __init__(self, embedder) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+        self.id, self.spec, self.dim = embedder.id, embedder.spec, embedder.dim
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._embedder.embed_queries(missing)))
+        return np.stack([self._vectors[t] for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embedder.embed_passages(texts)
+
+
 def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
     queries_path = args.queries or settings.eval_queries_path
     index = load_index(settings)
     labelled = load_queries(queries_path, index.entries)
     unresolved = [q for q in labelled if not q.usable]
     queries = [q for q in labelled if q.usable]
-    embedder = load_embedder(index.manifest["embedder"]["spec"])
+    embedder = RememberedQueries(load_embedder(index.manifest["embedder"]["spec"]))
     glossary = Glossary.load(settings.glossary_path)
     reranker = Reranker.load(index, glossary)
     if reranker.model is None:
@@ -48,7 +68,7 @@ def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
             searcher.abstention = model
             outcomes = run(searcher, queries)
         report.outcomes[config.name] = outcomes
-        judged = config is FINAL or config is NO_RERANK  # baselines are judged on ranking only
+        judged = config.name in (FINAL.name, NO_RERANK.name, BASELINES[1].name)  # others: ranking only
         report.configs[config.name] = {
             "overall": metrics(outcomes, abstention=judged),
             **{split: metrics([o for o in outcomes if o.query.split == split], abstention=judged) for split in SPLITS},
@@ -57,13 +77,13 @@ def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
     report.configs[FINAL.name]["breakdown"] = {
         split: breakdown([o for o in final if o.query.split == split]) for split in SPLITS
     }
-    cv = reranker.model.info.get("cv_by_C", {}).get(str(reranker.model.info.get("C")))
+    cv = reranker.model.info.get("cv")
     extra = {
         "build_id": index.build_id,
         "embedder": embedder.id,
         "queries_file": str(queries_path),
         "unresolved": len(unresolved),
-        "rerank_cv": f"C={reranker.model.info.get('C')}, {cv}, {reranker.model.info.get('trained_on')}",
+        "rerank_cv": f"{cv}, {reranker.model.info.get('trained_on')}, {reranker.model.info.get('library')}",
         "cross_validated_abstention": cross_validated_abstention(
             [o for o in report.outcomes[NO_RERANK.name] if o.query.split == "tune"]),
     }

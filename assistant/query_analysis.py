@@ -38,15 +38,19 @@ class AnalysedQuery:
     """What the pipeline searches by: the full text, its focus, and the words that decide."""
 
     text: str
-    focus: str
+    focus: str  # what the channels search: the message without greetings and thanks
+    ask: str = ""  # the sentence(s) that ask; the reranker checks their words against each entry
     identifiers: set[str] = field(default_factory=set)
     expansions: list[str] = field(default_factory=list)  # glossary terms the query's words bring in
     vector: np.ndarray | None = None  # embedding of the focus
     offtopic_margin: float = 0.0  # best entry cosine minus best off-topic question cosine
 
+    def __post_init__(self) -> None:
+        self.ask = self.ask or self.focus
+
     @property
     def is_long(self) -> bool:
-        return self.focus != self.text
+        return self.ask != self.text
 
     @property
     def english(self) -> bool:
@@ -74,13 +78,13 @@ def ask_score(sentence: str) -> int:
     return score
 
 
-def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> str:
-    """The part of a long message that carries the question (the whole text when short)."""
+def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> tuple[str, str]:
+    """(the message without greetings, the part that asks); both the whole text when short."""
     if len(text) < LONG_QUERY_CHARS:
-        return text
+        return text, text
     parts = [s for s in sentences(text) if not GREETING_RE.match(normalize(s))]
     if len(parts) <= 1:
-        return parts[0] if parts else text
+        return (parts[0], parts[0]) if parts else (text, text)
 
     def known(sentence: str) -> int:
         return sum(1 for t in tokenizer.tokens(sentence) if t in vocabulary)
@@ -91,9 +95,9 @@ def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> str:
     if known(parts[best]) < 3 and best > 0:
         chosen.add(best - 1)  # "怎么办？" needs the sentence that says what happened
     chosen |= {i for i, s in enumerate(parts) if query_identifiers(s)}
-    return " ".join(parts[i] for i in sorted(chosen))
+    return " ".join(parts), " ".join(parts[i] for i in sorted(chosen))
 
 
 def analyse(text: str, tokenizer: Tokenizer, vocabulary, glossary: Glossary) -> AnalysedQuery:
-    focus = find_focus(text, tokenizer, vocabulary)
-    return AnalysedQuery(text, focus, query_identifiers(text), glossary.expansions(focus))
+    focus, ask = find_focus(text, tokenizer, vocabulary)
+    return AnalysedQuery(text, focus, ask, query_identifiers(text), glossary.expansions(ask))

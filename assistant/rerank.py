@@ -25,16 +25,17 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 DEPTH = 30  # candidates the reranker sees
 FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
     "bm25_question", "bm25_answer", "cover_question", "cover_answer_only", "uncovered",
     "decisive_agree", "decisive_conflict", "decisive_missing", "vendor_match", "vendor_other",
     "exact_question", "exact_any", "identifier_conflict", "offtopic_margin", "english", "long",
+    "memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered",
 )
 FOLDER = "rerank"
-FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "model.json")
+FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "memory.json", "memory_vectors.npy", "model.json", "model.txt")
 
 
 class RerankError(AssistantError):
@@ -61,32 +62,57 @@ class Candidate:
 
 @dataclass
 class RerankModel:
-    weights: np.ndarray
-    bias: float
-    mean: np.ndarray
-    scale: np.ndarray
+    """Gradient-boosted trees (LightGBM, stored as its text model) and the thresholds set on the tune split."""
+
+    booster: object  # lightgbm.Booster
     threshold: float  # below: abstain
     partial_threshold: float  # below, with an uncovered decisive word: flag partial
     info: dict = field(default_factory=dict)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return self.booster.predict(x, num_threads=1)
 
     def to_json(self) -> dict:
-        return {
-            "version": MODEL_VERSION, "features": list(FEATURES),
-            "weights": self.weights.round(6).tolist(), "bias": round(self.bias, 6),
-            "mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
-            "threshold": self.threshold, "partial_threshold": self.partial_threshold, "info": self.info,
-        }
+        return {"version": MODEL_VERSION, "features": list(FEATURES), "threshold": self.threshold,
+                "partial_threshold": self.partial_threshold, "info": self.info}
 
     @classmethod
-    def from_json(cls, data: dict) -> "RerankModel":
+    def load(cls, folder) -> "RerankModel":
+        import lightgbm
+
+        data = json.loads((folder / "model.json").read_text(encoding="utf-8"))
         if data.get("version") != MODEL_VERSION or data.get("features") != list(FEATURES):
             raise RerankError("the rerank model was trained with other features: rebuild with `faq build`")
-        return cls(np.array(data["weights"]), float(data["bias"]), np.array(data["mean"]), np.array(data["scale"]),
-                   float(data["threshold"]), float(data["partial_threshold"]), data.get("info", {}))
+        booster = lightgbm.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
+        if booster.num_feature() != len(FEATURES):
+            raise RerankError("the rerank model does not match its feature spec: rebuild with `faq build`")
+        return cls(booster, float(data["threshold"]), float(data["partial_threshold"]), data.get("info", {}))
+
+
+@dataclass
+class Memory:
+    """The labelled tuning queries (their focus vectors): which groups answer them, which only come near."""
+
+    vectors: np.ndarray
+    answers: list[list[str]]
+    near: list[list[str]]
+
+    @classmethod
+    def empty(cls, dim: int) -> "Memory":
+        return cls(np.zeros((0, dim), dtype=np.float32), [], [])
+
+    def __post_init__(self) -> None:
+        self.by_answer: dict[str, list[int]] = {}
+        self.by_near: dict[str, list[int]] = {}
+        for i, (answers, near) in enumerate(zip(self.answers, self.near)):
+            for group in answers:
+                self.by_answer.setdefault(group, []).append(i)
+            for group in near:
+                self.by_near.setdefault(group, []).append(i)
+        self.unanswered = np.array([not a for a in self.answers], dtype=bool)
+
+    def to_json(self) -> dict:
+        return {"answers": self.answers, "near": self.near}
 
 
 class RerankData:
@@ -119,6 +145,7 @@ class RerankData:
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
+        self.memory = Memory.empty(question_vectors.shape[1])
 
     def _token_alternatives(self, token: str) -> frozenset[str]:
         """The token and the tokens of its glossary translations ("signature" → 签名, 短信签名)."""
@@ -172,18 +199,36 @@ class Reranker:
             sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
             sentence_rows = np.load(folder / "sentence_rows.npy", allow_pickle=False)
             decisive = DecisiveWords.load(folder / DECISIVE_FILE)
-            model = None
+            model = memory = None
             if has_model:
-                model = RerankModel.from_json(json.loads((folder / "model.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError) as exc:
+                stored = json.loads((folder / "memory.json").read_text(encoding="utf-8"))
+                memory = Memory(np.load(folder / "memory_vectors.npy", allow_pickle=False), stored["answers"],
+                                stored["near"])
+                model = RerankModel.load(folder)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise RerankError(f"the rerank files in {folder} cannot be loaded ({exc}): rebuild with `faq build`") from exc
         data = RerankData(index.entries, index.tokenizer, glossary, decisive, question_vectors(index), fields,
                           sentence_vectors, sentence_rows)
+        if memory is not None:
+            data.memory = memory
         return cls(data, model)
 
-    def features(self, query: AnalysedQuery, candidates: list[Candidate], vendor_named: str | None) -> np.ndarray:
+    def features(self, query: AnalysedQuery, candidates: list[Candidate], vendor_named: str | None,
+                 exclude: int | None = None) -> np.ndarray:
+        """One row of FEATURES per candidate; `exclude`: a memory query to leave out (its own, in training)."""
         d = self.data
-        units = d.query_units(query.focus)
+        memory = d.memory
+        recalled = memory.vectors @ query.vector if query.vector is not None and len(memory.vectors) else np.zeros(0)
+        if exclude is not None and len(recalled):
+            recalled[exclude] = -1.0
+        unanswered = float(recalled[memory.unanswered].max(initial=0.0)) if len(recalled) else 0.0
+
+        def recall(group: str, table: dict) -> float:
+            return float(recalled[table[group]].max()) if group in table and len(recalled) else 0.0
+
+        mem_answer = [recall(c.group, memory.by_answer) for c in candidates]
+        mem_top = max(mem_answer, default=0.0)
+        units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
         text_tokens = [t for t, _, _ in units]
         bm25_q = _field_scores(d.bm25_question, text_tokens, len(d.entries))
@@ -192,7 +237,7 @@ class Reranker:
         sentence_best = np.zeros(len(d.entries))
         if vector is not None and len(d.sentence_vectors):
             np.maximum.at(sentence_best, d.sentence_rows, d.sentence_vectors @ vector)
-        query_concepts = d.decisive.concepts(query.focus + " " + " ".join(query.expansions))
+        query_concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
         top_fused = max(c.fused for c in candidates) or 1e-9
         top_dense = max(c.dense for c in candidates)
         rows_all = sorted({r for c in candidates for r in c.rows})
@@ -230,6 +275,7 @@ class Reranker:
                 float(vendor_named == vendor), float(vendor_named is not None and vendor_named != vendor),
                 float(ids_q > 0), float(candidate.exact > 0), float(id_conflict),
                 query.offtopic_margin, english, long,
+                mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
             )
         return out
 
@@ -250,14 +296,14 @@ class Reranker:
     def uncovered_words(self, query: AnalysedQuery, candidate: Candidate) -> list[str]:
         """The query's decisive concepts the entry never mentions, else its rarest uncovered words."""
         d = self.data
-        concepts = d.decisive.concepts(query.focus + " " + " ".join(query.expansions))
+        concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
         rows = candidate.rows
         missing = min((compare(concepts, d.question_concepts[r], d.answer_concepts[r])[3] for r in rows), key=len)
         if missing:
             return missing
         row = rows[0]
         seen = d.question_tokens[row] | d.answer_tokens[row]
-        words = [(w, t) for t, w, alt in d.query_units(query.focus) if not alt & seen and len(t) > 1]
+        words = [(w, t) for t, w, alt in d.query_units(query.ask) if not alt & seen and len(t) > 1]
         return [t for _, t in sorted(words, reverse=True)[:2]]
 
     def partial_notice(self, query: AnalysedQuery, candidate: Candidate) -> str | None:

@@ -1,6 +1,6 @@
 """The rerank folder of a build: answer-sentence vectors, field tokens, and the model learned on the tuning split.
 
-Training (scikit-learn logistic regression) reads the labelled queries' "tune" split only; the
+Training (LightGBM gradient-boosted trees, binary objective: "does this candidate answer the query") reads the labelled queries' "tune" split only; the
 abstention and partial thresholds are set on out-of-fold probabilities (GroupKFold by target entry),
 so no held-out query and no query's own prediction decides them.
 """
@@ -18,14 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from assistant.entry import FaqEntry
-from assistant.rerank import FEATURES, FILES, MODEL_VERSION, Candidate, RerankError, RerankModel
+from assistant.rerank import FEATURES, FILES, MODEL_VERSION, Candidate, Memory, RerankError, RerankModel
 from assistant.tokenize import Tokenizer
 
 SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]?")
 MIN_SENTENCE_CHARS = 6
 MAX_SENTENCES = 16
 FOLDS = 5
-C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+# Chosen by grouped CV on the tune split (LightGBM lambdarank and logistic regression scored no better).
+PARAMS = dict(objective="binary", n_estimators=300, learning_rate=0.05, num_leaves=15, min_child_samples=10,
+              reg_lambda=1.0, verbose=-1, n_jobs=1, random_state=7)
 MAX_WRONGLY_ABSTAINED = 0.02
 MAX_ANSWERABLE_PARTIAL = 0.03
 DECISIVE_FILE = "decisive.tsv"
@@ -64,6 +66,8 @@ class Example:
     """One tuning query's candidates, their features and which of them answer it."""
 
     query: object  # LabelledQuery
+    analysed: object  # AnalysedQuery
+    named: str | None
     candidates: list[Candidate]
     features: np.ndarray
     labels: np.ndarray
@@ -80,8 +84,19 @@ def collect(searcher, queries) -> list[Example]:
         x = searcher.reranker.features(analysed, head, named)
         y = np.array([c.group in labelled.groups for c in head], dtype=np.int8)
         uncovered = [bool(searcher.reranker.uncovered_words(analysed, c)) for c in head]
-        examples.append(Example(labelled, head, x, y, uncovered))
+        examples.append(Example(labelled, analysed, named, head, x, y, uncovered))
     return examples
+
+
+def remember(reranker, examples: list[Example]) -> Memory:
+    """Give the reranker the tuning queries as memory, and recompute each example's features
+    without its own query (as a new query will meet the memory)."""
+    memory = Memory(np.stack([e.analysed.vector for e in examples]).astype(np.float32),
+                    [list(e.query.groups) for e in examples], [list(e.query.near) for e in examples])
+    reranker.data.memory = memory
+    for i, e in enumerate(examples):
+        e.features = reranker.features(e.analysed, e.candidates, e.named, exclude=i)
+    return memory
 
 
 def _target(example: Example) -> str:
@@ -89,18 +104,15 @@ def _target(example: Example) -> str:
     return groups[0] if groups else "none:" + hashlib.sha1(example.query.query.encode()).hexdigest()[:8]
 
 
-def _fit(examples: list[Example], c: float):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+def _fit(examples: list[Example]):
+    import lightgbm
 
     x = np.vstack([e.features for e in examples])
     y = np.concatenate([e.labels for e in examples])
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(scaler.transform(x), y)
-    return scaler, model
+    return lightgbm.LGBMClassifier(**PARAMS).fit(x, y)
 
 
-def out_of_fold(examples: list[Example], c: float) -> list[np.ndarray]:
+def out_of_fold(examples: list[Example]) -> list[np.ndarray]:
     """Each query's candidate probabilities from a model fitted without its target entry."""
     from sklearn.model_selection import GroupKFold
 
@@ -108,9 +120,9 @@ def out_of_fold(examples: list[Example], c: float) -> list[np.ndarray]:
     folds = min(FOLDS, len(set(targets)))
     predicted: list[np.ndarray] = [np.zeros(0)] * len(examples)
     for train, test in GroupKFold(n_splits=folds).split(examples, groups=targets):
-        scaler, model = _fit([examples[i] for i in train], c)
+        model = _fit([examples[i] for i in train])
         for i in test:
-            predicted[i] = model.predict_proba(scaler.transform(examples[i].features))[:, 1]
+            predicted[i] = model.predict_proba(examples[i].features)[:, 1]
     return predicted
 
 
@@ -147,21 +159,16 @@ def thresholds(examples: list[Example], probabilities: list[np.ndarray]) -> tupl
 def train(examples: list[Example]) -> RerankModel:
     if not examples or not any(e.labels.any() for e in examples):
         raise RerankError("no tuning query has its answer among the candidates: cannot train the reranker")
-    cv = {c: ranking_figures(examples, out_of_fold(examples, c)) for c in C_GRID}
-    best_c = max(C_GRID, key=lambda c: (cv[c]["mrr@10"], cv[c]["recall@1"]))
-    oof = out_of_fold(examples, best_c)
+    oof = out_of_fold(examples)
     abstain, partial = thresholds(examples, oof)
-    scaler, model = _fit(examples, best_c)
-    scale = np.where(scaler.scale_ > 1e-12, scaler.scale_, 1.0)
+    model = _fit(examples)
     info = {
         "trained_on": f"tune split, {len(examples)} queries",
-        "C": best_c,
-        "cv_folds": FOLDS,
-        "cv_by_C": {str(c): figures for c, figures in cv.items()},
-        "library": f"scikit-learn {metadata.version('scikit-learn')}",
+        "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
+        "cv": {"folds": FOLDS, "grouped_by": "target entry", **ranking_figures(examples, oof)},
+        "library": f"lightgbm {metadata.version('lightgbm')}",
     }
-    return RerankModel(model.coef_[0].copy(), float(model.intercept_[0]), scaler.mean_.copy(), scale, abstain,
-                       partial, info)
+    return RerankModel(model.booster_, abstain, partial, info)
 
 
 def write_model(folder: Path, model: RerankModel | None) -> None:
@@ -169,7 +176,8 @@ def write_model(folder: Path, model: RerankModel | None) -> None:
     if model is not None:
         (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
-    names = [name for name in (*FILES, DECISIVE_FILE) if name != "model.json" or model is not None]
+        (folder / "model.txt").write_text(model.booster.model_to_string(), encoding="utf-8")
+    names = [name for name in (*FILES, DECISIVE_FILE) if (folder / name).exists() or model is not None]
     hashes = {name: _sha256(folder / name) for name in names}
     manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": model is not None, "files": hashes}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -208,9 +216,13 @@ def train_into_build(settings, index, embedder) -> str:
         return "rerank: no labelled tuning queries, the build searches without a reranker"
     glossary = Glossary.load(settings.glossary_path)
     searcher = Searcher(index, embedder, glossary, reranker=Reranker.load(index, glossary, trained=False))
-    model = train(collect(searcher, tune))
+    examples = collect(searcher, tune)
+    memory = remember(searcher.reranker, examples)
+    np.save(folder / "memory_vectors.npy", memory.vectors, allow_pickle=False)
+    (folder / "memory.json").write_text(json.dumps(memory.to_json(), ensure_ascii=False), encoding="utf-8")
+    model = train(examples)
     write_model(folder, model)
-    cv = model.info["cv_by_C"][str(model.info["C"])]
-    return (f"rerank: trained on {len(tune)} tuning queries (C={model.info['C']}, grouped {FOLDS}-fold CV "
+    cv = model.info["cv"]
+    return (f"rerank: trained on {len(tune)} tuning queries (grouped {FOLDS}-fold CV "
             f"recall@1 {cv['recall@1']}, MRR@10 {cv['mrr@10']}); abstain below {model.threshold}, "
             f"partial below {model.partial_threshold}")

@@ -29,8 +29,8 @@ CHANNELS = ("exact", "bm25", "dense")
 FUSIONS = ("rrf", "score")
 # A query that names one vendor ("阿里云…") keeps the other vendor's entries, ranked lower.
 VENDOR_NOT_NAMED = 0.5
-# A long message is searched by its ask; its full text still adds this share of its BM25 score.
-FULL_TEXT_BM25 = 0.3
+# A long message is searched whole (greetings dropped); its asking sentence adds this share of BM25 score.
+ASK_BM25 = 0.5
 VENDOR_ALIASES = {"tencent": ("腾讯云", "腾讯", "tencent", "qcloud"), "aliyun": ("阿里云", "阿里", "aliyun", "alibaba")}
 
 
@@ -183,7 +183,7 @@ class Searcher:
 
     def _retrieve(self, query: str, vendor: str | None, edition: str | None):
         analysed = self.analyse(query)
-        scores = self.channel_scores(analysed.focus, context=analysed.text if analysed.is_long else None)
+        scores = self.channel_scores(analysed.focus, context=analysed.ask if analysed.is_long else None)
         analysed.vector = scores.vector
         analysed.offtopic_margin = float(scores.dense.max(initial=0.0)) - scores.offtopic
         allowed = np.array(
@@ -230,7 +230,7 @@ class Searcher:
         return named.pop() if len(named) == 1 else None
 
     def channel_scores(self, query: str, context: str | None = None) -> ChannelScores:
-        """Scores of each channel; `context`, the full text of a long message, adds to BM25 only."""
+        """Scores of each channel; `context`, the ask of a long message, adds to BM25 only."""
         n = len(self.index.entries)
         tokens = self.index.tokenizer.tokens(query)
         exact = np.zeros(n, dtype=np.float32)
@@ -251,7 +251,7 @@ class Searcher:
             if context:
                 known = [t for t in self.index.tokenizer.tokens(context) if t in self._vocabulary]
                 if known:
-                    bm25 += FULL_TEXT_BM25 * np.asarray(self.index.bm25.get_scores(known), dtype=np.float32)
+                    bm25 += ASK_BM25 * np.asarray(self.index.bm25.get_scores(known), dtype=np.float32)
         dense = np.zeros(n, dtype=np.float32)
         vector = None
         if "dense" in self.channels:
