@@ -18,7 +18,7 @@ from assistant.tokenize import Tokenizer, normalize, query_identifiers
 
 LONG_QUERY_CHARS = 60  # below this a query is its own focus
 SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]*|[。！？!?；;]+")
-ENGLISH_SENTENCE_RE = re.compile(r"(?<=[a-z0-9)\"'])\.\s+(?=[A-Za-z])")
+ENGLISH_SENTENCE_RE = re.compile(r"(?<=[a-z0-9)\"']\.)\s+(?=[A-Za-z])")
 ASK_ZH = ("怎么", "怎样", "如何", "为什么", "为何", "能否", "能不能", "可否", "可不可以", "是否", "有没有",
           "是不是", "会不会", "多少", "多久", "哪些", "哪里", "哪个", "什么", "啥", "咋", "吗", "么", "呢",
           "请问", "求助", "想问", "想知道", "麻烦看下")
@@ -31,6 +31,9 @@ GREETING_RE = re.compile(
     r"^\s*(你好|您好|hi|hello|hey|dear\b.*|客服你好|在吗|谢谢|感谢|多谢|thanks|thank you|thx|regards|best|"
     r"辛苦了|麻烦了|急|急急急|拜托|cheers)[\s,，!！。.~]*$"
 )
+
+LEADING_GREETING_RE = re.compile(r"^\s*(你好|您好|客服你好|hi|hello|hey|dear [a-z ]{0,20}?|hi team|hello team)[\s,，!！:：~]+",
+                                 re.IGNORECASE)
 
 
 @dataclass
@@ -82,7 +85,8 @@ def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> tuple[str, str]:
     """(the message without greetings, the part that asks); both the whole text when short."""
     if len(text) < LONG_QUERY_CHARS:
         return text, text
-    parts = [s for s in sentences(text) if not GREETING_RE.match(normalize(s))]
+    parts = [LEADING_GREETING_RE.sub("", s) for s in sentences(text) if not GREETING_RE.match(normalize(s))]
+    parts = [s for s in parts if s.strip()]
     if len(parts) <= 1:
         return (parts[0], parts[0]) if parts else (text, text)
 

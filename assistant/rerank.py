@@ -25,7 +25,7 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 DEPTH = 30  # candidates the reranker sees
 FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -35,7 +35,9 @@ FEATURES = (
     "memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered",
 )
 FOLDER = "rerank"
-FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "memory.json", "memory_vectors.npy", "model.json", "model.txt")
+FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "memory.json", "memory_vectors.npy", "model.json", "model.txt",
+         "verdict.txt")
+VERDICTS = ("answer", "partial", "abstain")
 
 
 class RerankError(AssistantError):
@@ -60,21 +62,33 @@ class Candidate:
         return self.rows[0]
 
 
+def verdict_row(probabilities: list[float], top_features: np.ndarray) -> np.ndarray:
+    """What the verdict model sees of one search: the best two probabilities and the best candidate's features."""
+    first = probabilities[0] if probabilities else 0.0
+    second = probabilities[1] if len(probabilities) > 1 else 0.0
+    return np.concatenate([[first, second, first - second], top_features])
+
+
 @dataclass
 class RerankModel:
-    """Gradient-boosted trees (LightGBM, stored as its text model) and the thresholds set on the tune split."""
+    """Two LightGBM models (stored as their text models): does a candidate answer the query, and, over
+    the best candidate, is the search an answer, a partial match or nothing; thresholds set on the tune split."""
 
-    booster: object  # lightgbm.Booster
-    threshold: float  # below: abstain
-    partial_threshold: float  # below, with an uncovered decisive word: flag partial
+    booster: object  # lightgbm.Booster, binary: candidate answers the query
+    verdict: object  # lightgbm.Booster, multiclass over VERDICTS
+    abstain_at: float  # P(abstain) at or above: abstain
+    partial_at: float  # P(partial) at or above: flag partial
     info: dict = field(default_factory=dict)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(x, num_threads=1)
 
+    def judge(self, row: np.ndarray) -> dict[str, float]:
+        return dict(zip(VERDICTS, self.verdict.predict(row[None, :], num_threads=1)[0].tolist()))
+
     def to_json(self) -> dict:
-        return {"version": MODEL_VERSION, "features": list(FEATURES), "threshold": self.threshold,
-                "partial_threshold": self.partial_threshold, "info": self.info}
+        return {"version": MODEL_VERSION, "features": list(FEATURES), "verdicts": list(VERDICTS),
+                "abstain_at": self.abstain_at, "partial_at": self.partial_at, "info": self.info}
 
     @classmethod
     def load(cls, folder) -> "RerankModel":
@@ -84,9 +98,10 @@ class RerankModel:
         if data.get("version") != MODEL_VERSION or data.get("features") != list(FEATURES):
             raise RerankError("the rerank model was trained with other features: rebuild with `faq build`")
         booster = lightgbm.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
-        if booster.num_feature() != len(FEATURES):
+        verdict = lightgbm.Booster(model_str=(folder / "verdict.txt").read_text(encoding="utf-8"))
+        if booster.num_feature() != len(FEATURES) or verdict.num_feature() != len(FEATURES) + 3:
             raise RerankError("the rerank model does not match its feature spec: rebuild with `faq build`")
-        return cls(booster, float(data["threshold"]), float(data["partial_threshold"]), data.get("info", {}))
+        return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), data.get("info", {}))
 
 
 @dataclass
@@ -306,17 +321,18 @@ class Reranker:
         words = [(w, t) for t, w, alt in d.query_units(query.ask) if not alt & seen and len(t) > 1]
         return [t for _, t in sorted(words, reverse=True)[:2]]
 
-    def partial_notice(self, query: AnalysedQuery, candidate: Candidate) -> str | None:
-        """A short sentence when the best entry covers the topic but not the ask; None when it answers."""
-        if self.model is None or candidate.probability is None:
-            return None
-        if candidate.probability >= self.model.partial_threshold:
-            return None
+    def judge(self, ranked: list[Candidate]) -> dict[str, float]:
+        """P(answer), P(partial), P(abstain) of a reranked search."""
+        top = ranked[0]
+        row = verdict_row([c.probability for c in ranked[:2]], top.features)
+        return self.model.judge(row)
+
+    def partial_notice(self, query: AnalysedQuery, candidate: Candidate) -> str:
+        """A short sentence: what the best entry covers, and the query's words it does not."""
         words = self.uncovered_words(query, candidate)
-        if not words:
-            return None
         question = self.data.entries[candidate.shown].question
         if query.english:
-            return f"The FAQ covers “{question}”, not {', '.join(words)}."
-        return f"FAQ 只涉及“{question}”，没有涉及：{'、'.join(words)}。"
-
+            rest = f"not {', '.join(words)}" if words else "which may not answer this exact question"
+            return f"The FAQ covers “{question}”, {rest}."
+        rest = f"没有涉及：{'、'.join(words)}" if words else "未必回答这个具体问题"
+        return f"FAQ 只涉及“{question}”，{rest}。"

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from assistant.entry import FaqEntry
-from assistant.rerank import FEATURES, FILES, MODEL_VERSION, Candidate, Memory, RerankError, RerankModel
+from assistant.rerank import (
+    FEATURES, FILES, MODEL_VERSION, VERDICTS, Candidate, Memory, RerankError, RerankModel, verdict_row,
+)
 from assistant.tokenize import Tokenizer
 
 SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]?")
@@ -28,6 +30,9 @@ FOLDS = 5
 # Chosen by grouped CV on the tune split (LightGBM lambdarank and logistic regression scored no better).
 PARAMS = dict(objective="binary", n_estimators=300, learning_rate=0.05, num_leaves=15, min_child_samples=10,
               reg_lambda=1.0, verbose=-1, n_jobs=1, random_state=7)
+VERDICT_PARAMS = dict(objective="multiclass", n_estimators=120, learning_rate=0.05, num_leaves=7,
+                      min_child_samples=8, reg_lambda=1.0, class_weight="balanced", verbose=-1, n_jobs=1,
+                      random_state=7)
 MAX_WRONGLY_ABSTAINED = 0.02
 MAX_ANSWERABLE_PARTIAL = 0.03
 DECISIVE_FILE = "decisive.tsv"
@@ -71,7 +76,6 @@ class Example:
     candidates: list[Candidate]
     features: np.ndarray
     labels: np.ndarray
-    uncovered: list[bool]  # per candidate: the query has words the entry never mentions
 
 
 def collect(searcher, queries) -> list[Example]:
@@ -83,8 +87,7 @@ def collect(searcher, queries) -> list[Example]:
             continue
         x = searcher.reranker.features(analysed, head, named)
         y = np.array([c.group in labelled.groups for c in head], dtype=np.int8)
-        uncovered = [bool(searcher.reranker.uncovered_words(analysed, c)) for c in head]
-        examples.append(Example(labelled, analysed, named, head, x, y, uncovered))
+        examples.append(Example(labelled, analysed, named, head, x, y))
     return examples
 
 
@@ -137,38 +140,57 @@ def ranking_figures(examples: list[Example], probabilities: list[np.ndarray]) ->
     return {"recall@1": round(float(np.mean(top1)), 4), "mrr@10": round(float(np.mean(rr)), 4)}
 
 
-def thresholds(examples: list[Example], probabilities: list[np.ndarray]) -> tuple[float, float]:
-    """Abstention and partial thresholds from out-of-fold probabilities of the tuning queries."""
-    tops = []
+def verdict_rows(examples: list[Example], probabilities: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    rows, labels = [], []
     for e, p in zip(examples, probabilities):
-        best = int(np.argmax(p))
-        tops.append((e.query, float(p[best]), e.uncovered[best]))
-    answerable = [(p, u) for q, p, u in tops if q.in_corpus]
-    candidates = sorted({round(p, 4) for _, p, _ in tops} | {0.0})
-    abstain = max(t for t in candidates if np.mean([p < t for p, _ in answerable]) <= MAX_WRONGLY_ABSTAINED)
-    partial = abstain
-    for t in candidates:
-        if t <= abstain:
-            continue
-        flagged = np.mean([p < abstain or (p < t and u) for p, u in answerable])
-        if flagged <= MAX_WRONGLY_ABSTAINED + MAX_ANSWERABLE_PARTIAL:
-            partial = t
-    return abstain, partial
+        order = np.argsort(-p, kind="stable")
+        rows.append(verdict_row(p[order[:2]].tolist(), e.features[order[0]]))
+        labels.append(0 if e.query.in_corpus else 1 if e.query.near_miss else 2)
+    return np.array(rows), np.array(labels)
+
+
+def verdict_thresholds(examples: list[Example], rows: np.ndarray, labels: np.ndarray) -> tuple[float, float, dict]:
+    """Out-of-fold verdict probabilities → the lowest thresholds that keep answerable queries answered."""
+    import lightgbm
+    from sklearn.model_selection import GroupKFold
+
+    targets = [_target(e) for e in examples]
+    judged = np.zeros((len(rows), len(VERDICTS)))
+    for train, test in GroupKFold(n_splits=min(FOLDS, len(set(targets)))).split(rows, groups=targets):
+        judged[test] = lightgbm.LGBMClassifier(**VERDICT_PARAMS).fit(rows[train], labels[train]).predict_proba(rows[test])
+    answerable = labels == 0
+    grid = np.round(np.linspace(0.02, 0.98, 49), 2)
+    abstain_at = min((t for t in grid if (judged[answerable, 2] >= t).mean() <= MAX_WRONGLY_ABSTAINED), default=1.0)
+    abstained = judged[:, 2] >= abstain_at
+    partial_at = min((t for t in grid if ((judged[:, 1] >= t) & ~abstained)[answerable].mean()
+                      <= MAX_ANSWERABLE_PARTIAL), default=1.0)
+    flagged = ~abstained & (judged[:, 1] >= partial_at)
+    figures = {
+        "wrongly_abstained": round(float(abstained[answerable].mean()), 4),
+        "answerable_partial": round(float(flagged[answerable].mean()), 4),
+        "abstention_recall": round(float(abstained[labels == 2].mean()), 4) if (labels == 2).any() else None,
+        "near_handled": round(float((abstained | flagged)[labels == 1].mean()), 4) if (labels == 1).any() else None,
+    }
+    return float(abstain_at), float(partial_at), figures
 
 
 def train(examples: list[Example]) -> RerankModel:
     if not examples or not any(e.labels.any() for e in examples):
         raise RerankError("no tuning query has its answer among the candidates: cannot train the reranker")
+    import lightgbm
+
     oof = out_of_fold(examples)
-    abstain, partial = thresholds(examples, oof)
+    rows, labels = verdict_rows(examples, oof)
+    abstain_at, partial_at, verdict_cv = verdict_thresholds(examples, rows, labels)
     model = _fit(examples)
+    verdict = lightgbm.LGBMClassifier(**VERDICT_PARAMS).fit(rows, labels)
     info = {
         "trained_on": f"tune split, {len(examples)} queries",
         "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
-        "cv": {"folds": FOLDS, "grouped_by": "target entry", **ranking_figures(examples, oof)},
+        "cv": {"folds": FOLDS, "grouped_by": "target entry", **ranking_figures(examples, oof), **verdict_cv},
         "library": f"lightgbm {metadata.version('lightgbm')}",
     }
-    return RerankModel(model.booster_, abstain, partial, info)
+    return RerankModel(model.booster_, verdict.booster_, abstain_at, partial_at, info)
 
 
 def write_model(folder: Path, model: RerankModel | None) -> None:
@@ -177,6 +199,7 @@ def write_model(folder: Path, model: RerankModel | None) -> None:
         (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
         (folder / "model.txt").write_text(model.booster.model_to_string(), encoding="utf-8")
+        (folder / "verdict.txt").write_text(model.verdict.model_to_string(), encoding="utf-8")
     names = [name for name in (*FILES, DECISIVE_FILE) if (folder / name).exists() or model is not None]
     hashes = {name: _sha256(folder / name) for name in names}
     manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": model is not None, "files": hashes}
@@ -224,5 +247,4 @@ def train_into_build(settings, index, embedder) -> str:
     write_model(folder, model)
     cv = model.info["cv"]
     return (f"rerank: trained on {len(tune)} tuning queries (grouped {FOLDS}-fold CV "
-            f"recall@1 {cv['recall@1']}, MRR@10 {cv['mrr@10']}); abstain below {model.threshold}, "
-            f"partial below {model.partial_threshold}")
+            f"{cv}); abstain at P(abstain) ≥ {model.abstain_at}, partial at P(partial) ≥ {model.partial_at}")

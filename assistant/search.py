@@ -212,16 +212,18 @@ class Searcher:
         ]
 
     def _rerank(self, analysed: AnalysedQuery, scores: ChannelScores, units, named):
-        """Reorder the units by the reranker; its top probability decides abstention and partial matches."""
+        """Reorder the units by the reranker; its verdict decides abstention and partial matches."""
         depth = self.reranker_depth
         ranked = self.reranker.rerank(analysed, self._candidates(scores, units[:depth]), named)
-        top = ranked[0]
-        confidence = top.probability
-        exact = bool(analysed.identifiers) and top.features is not None and top.exact > 0
-        abstained = confidence < self.reranker.model.threshold and not exact
-        partial = None if abstained or exact else self.reranker.partial_notice(analysed, top)
-        return [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]], \
-            confidence, abstained, partial
+        verdict = self.reranker.judge(ranked)
+        model = self.reranker.model
+        exact = bool(analysed.identifiers) and ranked[0].exact > 0
+        abstained = verdict["abstain"] >= model.abstain_at and not exact
+        partial = None
+        if not abstained and not exact and verdict["partial"] >= model.partial_at:
+            partial = self.reranker.partial_notice(analysed, ranked[0])
+        units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
+        return units, verdict["answer"], abstained, partial
 
     def _vendor_named(self, query: str) -> str | None:
         """The one vendor a query names ("阿里云…", "Tencent Cloud…"), if any."""
