@@ -11,6 +11,9 @@ from assistant.evaluate import load_queries
 from assistant.search import open_searcher
 
 
+QUICK_QUERIES = 200
+
+
 def _p95(samples: list[float]) -> float:
     return float(np.percentile(samples, 95))
 
@@ -32,6 +35,8 @@ def run_bench(settings: Settings, quick: bool = False) -> int:
     searcher = open_searcher(settings)
     queries = [q.query for q in load_queries(settings.eval_queries_path, searcher.index.entries)]
     rounds = 1 if quick else 5
+    if quick:  # an even sample of every kind of query, short and long
+        queries = queries[:: max(1, len(queries) // QUICK_QUERIES)]
     searcher.search(queries[0])  # warm: model, jieba, caches
     embed_ms, search_ms, stage_ms = [], [], []
     for _ in range(rounds):

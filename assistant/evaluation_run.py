@@ -84,9 +84,10 @@ def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
         "queries_file": str(queries_path),
         "unresolved": len(unresolved),
         "rerank_cv": f"{cv}, {reranker.model.info.get('trained_on')}, {reranker.model.info.get('library')}",
-        "cross_validated_abstention": cross_validated_abstention(
-            [o for o in report.outcomes[NO_RERANK.name] if o.query.split == "tune"]),
     }
+    tune = [o for o in report.outcomes[NO_RERANK.name] if o.query.split == "tune"]
+    if len({o.query.in_corpus for o in tune}) == 2 and len(tune) >= 20:
+        extra["cross_validated_abstention"] = cross_validated_abstention(tune)
     data = report_json(report, FINAL.name, extra)
     if args.compare:
         try:
@@ -105,9 +106,10 @@ def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\n{title}:")
         print("\n".join(table({name: c[split] for name, c in data["configs"].items()}, "system")))
     print(f"\nreranker, grouped CV on the tuning split: {data['rerank_cv']}")
-    cv = data["cross_validated_abstention"]
-    print(f"abstention without rerank, {cv['folds']}-fold CV on tune: precision {cv['abstention_precision']:.3f}, "
-          f"recall {cv['abstention_recall']:.3f}, in-corpus wrongly abstained {cv['wrongly_abstained']:.3f}")
+    cv = data.get("cross_validated_abstention")
+    if cv:
+        print(f"abstention without rerank, {cv['folds']}-fold CV on tune: precision {cv['abstention_precision']:.3f}, "
+              f"recall {cv['abstention_recall']:.3f}, in-corpus wrongly abstained {cv['wrongly_abstained']:.3f}")
     for split in SPLITS[::-1]:
         for facet, rows in data["configs"][FINAL.name]["breakdown"][split].items():
             print(f"\nfinal system by {facet}, {split}:")

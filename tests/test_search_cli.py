@@ -112,7 +112,7 @@ def test_eval_reports_metrics_baselines_and_compares(built, tmp_path):
     assert len(data["configs"]) == 7 and len(data["queries"]) == 16
     assert data["configs"][data["final"]]["heldout"]["queries"] == 4
     assert (report / "eval.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Final system and baselines" in (report / "eval.md").read_text(encoding="utf-8")
+    assert "Held-out split: final system and baselines" in (report / "eval.md").read_text(encoding="utf-8")
     old = data
     old["queries"][0]["rank"] = None  # pretend the first query used to miss
     (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
