@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-from assistant.config import Settings
-from assistant.editions import answer_changed
+from assistant.config import PROJECT_ROOT, Settings
+from assistant.editions import answer_changed, is_translation
 from assistant.entry import FaqEntry
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputError
 from assistant.search import QueryError, SearchResult
 from assistant.ingest import ingest_corpus, load_corpus_manifest
 
@@ -51,7 +52,7 @@ def _format_entry(entry: FaqEntry, by_id: dict[str, FaqEntry]) -> str:
     editions = ""
     if others:
         editions = "\n  also in: " + " · ".join(
-            f"{other.edition} ({'answer differs' if answer_changed(entry, other) else 'same'})"
+            f"{other.edition} ({_compared(entry, other)})"
             for other in others
         )
     answer = "\n".join("    " + line for line in (entry.answer or "(no answer found in the document)").splitlines())
@@ -60,6 +61,12 @@ def _format_entry(entry: FaqEntry, by_id: dict[str, FaqEntry]) -> str:
         f"  {entry.vendor_name} · {entry.product} · {entry.edition}{section} · {updated} · {where}"
         f"{editions}\n{answer}"
     )
+
+
+def _compared(entry: FaqEntry, other: FaqEntry) -> str:
+    if is_translation(entry, other):
+        return f"translation, {other.language}"
+    return "answer differs" if answer_changed(entry, other) else "same"
 
 
 def cmd_corpus(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,7 +150,8 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
         src = entry.source
         changed = [e for e in entry.editions if e["id"] != entry.id]
         editions = "".join(
-            f"\n     also in: {e['edition']} ({'answer differs' if e['answer_changed'] else 'same answer'})"
+            f"\n     also in: {e['edition']} "
+            f"({'translation' if e.get('translation') else 'answer differs' if e['answer_changed'] else 'same answer'})"
             for e in changed
         )
         print(
@@ -153,8 +161,43 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
             f"{' · ' + src.url if src.url else ''}\n"
             f"     score {hit.score:.3f} via {', '.join(hit.channels) or 'fusion only'}{editions}"
         )
+        if hit.edition_note:
+            print(f"     note: {hit.edition_note}")
         if rank == 1 and not result.abstained:
             print("\n".join("     │ " + line for line in entry.answer.splitlines()))
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.ingest.add import AddRequest, add_edition
+
+    request = AddRequest(
+        files=args.files, vendor=args.vendor, label=args.edition, language=args.language,
+        format=args.format, date=args.date, link_base=args.link_base,
+    )
+    report = add_edition(settings.corpus_dir, request, settings.cache_dir)
+    print(f"added edition {report.edition_id} “{report.label}” ({report.vendor}, {args.language}): "
+          f"{report.questions} questions in {len(report.files)} file(s)")
+    for summary in report.files:
+        print(f"  {summary.rel_path} [{summary.format}]: {len(summary.questions)} questions")
+        for question in summary.questions[:3]:
+            print(f"    - {question}")
+        for warning in summary.warnings:
+            print(f"    warning: {warning}")
+    print(f"{len(report.linked)} of {report.questions} linked to the same question in other editions")
+    for entry, others in report.linked[:5]:
+        print(f"    {entry.question}  =  {others[0].question} ({others[0].edition})")
+    print("run `faq build` to search them")
+    return 0
+
+
+def cmd_links(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.link_eval import evaluate_links
+
+    entries, _ = _load_entries(settings)
+    report = evaluate_links(entries, args.pairs)
+    for line in report.lines(verbose=args.verbose):
+        print(line)
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,6 +217,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    if args.handover_url is not None or args.handover_text is not None:
+        settings = dataclasses.replace(settings, handover_url=args.handover_url or settings.handover_url,
+                                       handover_text=args.handover_text or settings.handover_text)
+    if settings.handover_url and not re.fullmatch(r"(https?|mailto):[^\s\"'<>]+", settings.handover_url):
+        print("faq serve: --handover-url must be an http(s) or mailto: link", file=sys.stderr)
+        return 2
     load_index(settings)  # a missing or stale index fails here, with the command that fixes it
     from assistant.web.server import serve
 
@@ -188,15 +237,31 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
     store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
     report = store.report(args.limit)
-    titles = {"abstained": "Most frequent questions without an answer (abstained)",
-              "down_voted": "Most down-voted questions (👎)"}
-    for key, title in titles.items():
-        print(f"{title}:")
-        for query, count in report[key]:
-            print(f"  {count:4}  {query}")
-        if not report[key]:
-            print("  (none yet)")
+    print("Most frequent questions without an answer (abstained):")
+    for query, count in report["abstained"]:
+        print(f"  {count:4}  {query}")
+    if not report["abstained"]:
+        print("  (none yet)")
+    print("Entries most often voted not helpful (👎), with what agents asked and wrote:")
+    questions = _entry_questions(settings)
+    for entry_id, count, queries, comments in report["down_voted"]:
+        print(f"  {count:4}  {entry_id or '(no entry)'}  {questions.get(entry_id, '')}")
+        print(f"        asked: {' | '.join(queries)}")
+        for comment in comments:
+            print(f"        wrong: {comment}")
+    if not report["down_voted"]:
+        print("  (none yet)")
     return 0
+
+
+def _entry_questions(settings: Settings) -> dict[str, str]:
+    """Entry id → question, from the published index when there is one (the report works without)."""
+    from assistant.index import load_index
+
+    try:
+        return {entry.id: entry.question for entry in load_index(settings).entries}
+    except AssistantError:
+        return {}
 
 
 def _whole_number(text: str) -> int:
@@ -237,6 +302,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--model", help="embedder; must be the one the index was built with")
     search.set_defaults(handler=cmd_search)
 
+    add = commands.add_parser("add", help="add an edition (one or more FAQ files) to the corpus")
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the edition's files, in order")
+    add.add_argument("--vendor", required=True, help="vendor slug, name or alias (tencent, 腾讯云, aliyun …)")
+    add.add_argument("--edition", required=True, metavar="LABEL", help="the edition's label, unique in the corpus")
+    add.add_argument("--language", default="zh", help="zh (default) or en")
+    add.add_argument("--format", default="auto", help="auto (default), markdown, pdf-text or web-page")
+    add.add_argument("--date", help="the date the edition prints, YYYY-MM-DD (orders it among dated editions)")
+    add.add_argument("--link-base", help="URL that relative links resolve against")
+    add.set_defaults(handler=cmd_add)
+
+    links = commands.add_parser("links", help="measure edition linking against a table of same-question pairs")
+    links.add_argument("--pairs", type=Path, default=PROJECT_ROOT / "tests" / "data" / "links.tsv",
+                       help="the table of same-question pairs (default: tests/data/links.tsv)")
+    links.add_argument("--verbose", action="store_true", help="list every miss and wrong merge")
+    links.set_defaults(handler=cmd_links)
+
     evaluate = commands.add_parser("eval", help="measure retrieval on the labelled queries, with baselines")
     evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/queries.jsonl)")
     evaluate.add_argument("--report", type=Path, help="write eval.json, eval.md and eval.png here")
@@ -258,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="where feedback is stored (default: data/, or FAQ_DATA_DIR)")
     serve.add_argument("--allow-embed", nargs="*", default=[], metavar="ORIGIN",
                        help="origins allowed to show the assistant in an iframe, e.g. https://help.example.com")
+    serve.add_argument("--handover-url", help="link shown when no FAQ entry answers (helpdesk queue, mailto:)")
+    serve.add_argument("--handover-text", help="hand-over line shown when no FAQ entry answers")
     serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
     serve.set_defaults(handler=cmd_serve)
 
@@ -277,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, index_dir=args.index)
     try:
         return args.handler(args, settings)
-    except QueryError as exc:
+    except (QueryError, InputError) as exc:
         print(f"faq: error: {exc}", file=sys.stderr)
         return 2
     except AssistantError as exc:

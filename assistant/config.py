@@ -24,6 +24,9 @@ class Settings:
     data_dir: Path
     # Caches the app owns (jieba's prefix dictionary, embeddings by content hash): never a shared /tmp.
     cache_dir: Path
+    # The chat's "hand over to a person" step when no FAQ entry answers (text and optional link).
+    handover_text: str = ""
+    handover_url: str | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -58,4 +61,6 @@ class Settings:
             index_dir=_path_from_env("FAQ_INDEX_DIR", PROJECT_ROOT / "index"),
             data_dir=data_dir,
             cache_dir=_path_from_env("FAQ_CACHE_DIR", data_dir / "cache"),
+            handover_text=os.environ.get("FAQ_HANDOVER_TEXT", ""),
+            handover_url=os.environ.get("FAQ_HANDOVER_URL") or None,
         )

@@ -1,24 +1,24 @@
-"""Editions: the same question in several editions of one vendor's FAQ, newest first."""
+"""Editions: the same question in several editions (and languages) of one vendor's FAQ, newest first.
+
+How groups are formed is assistant.linking; this module says what a group shows: which member answers
+an asker in their language, what changed between editions, and when a newer edition elsewhere differs.
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from assistant.entry import FaqEntry, stable_id
-from assistant.similarity import question_similarity, topic_text
-from assistant.text import bigrams, content_chars, dice
+from assistant.entry import FaqEntry
+from assistant.text import content_chars, identifiers
 
-if TYPE_CHECKING:
-    from assistant.ingest.manifest import Manifest
-
-SAME_QUESTION = 0.6
-# A weaker question match is accepted when the answers agree this much.
-RELATED_QUESTION = 0.4
-SAME_ANSWER = 0.5
 URL_IN_PARENS_RE = re.compile(r"\s*\((https?://[^)]*)\)")
+# Two spellings of one word, not a change of the answer.
+SPELLING_VARIANTS = (("模版", "模板"),)
+CJK_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+LANGUAGE_NAMES = {"zh": "Chinese 中文", "en": "English 英文"}
 
 
 @dataclass
@@ -32,17 +32,35 @@ class EditionGroup:
         return any(answer_changed(a, b) for a, b in zip(self.members, self.members[1:]))
 
 
-def comparable_answer(answer: str) -> str:
+def answer_words(answer: str) -> str:
     """The answer's words only: links reduced to their text, spacing and punctuation ignored."""
     return content_chars(URL_IN_PARENS_RE.sub("", answer))
 
 
+def comparable_answer(answer: str) -> str:
+    """The answer's words with spelling variants (模版/模板) folded: what decides whether an answer changed."""
+    text = answer_words(answer)
+    for variant, spelling in SPELLING_VARIANTS:
+        text = text.replace(variant, spelling)
+    return text
+
+
+def is_translation(a: FaqEntry, b: FaqEntry) -> bool:
+    return a.language != b.language
+
+
 def answer_changed(newer: FaqEntry, older: FaqEntry) -> bool:
+    """Whether the wording changed; texts in two languages are translations, never compared word by word."""
+    if is_translation(newer, older):
+        return False
     return comparable_answer(newer.answer) != comparable_answer(older.answer)
 
 
 def answer_diff(newer: FaqEntry, older: FaqEntry) -> str:
-    """A unified diff of two editions' answers, line by line."""
+    """A unified diff of two editions' answers, line by line; only a note for a translation."""
+    if is_translation(newer, older):
+        return (f"translation: {older.edition} ({LANGUAGE_NAMES[older.language]}) and "
+                f"{newer.edition} ({LANGUAGE_NAMES[newer.language]}) are not compared line by line")
     return "\n".join(
         difflib.unified_diff(
             older.answer.splitlines(),
@@ -54,58 +72,57 @@ def answer_diff(newer: FaqEntry, older: FaqEntry) -> str:
     )
 
 
-def _match_score(entry: FaqEntry, group: EditionGroup) -> float:
-    best = 0.0
+def facts(answer: str) -> set[str]:
+    """What survives translation: numbers, error codes and API names (links left out)."""
+    text = URL_IN_PARENS_RE.sub("", answer)
+    return set(NUMBER_RE.findall(text)) | identifiers(text)
+
+
+def describe_members(group: EditionGroup) -> None:
+    """Sets `group` and `editions` on every member."""
+    newest = group.members[0]
     for member in group.members:
-        asked = question_similarity(entry.question, member.question)
-        if asked < SAME_QUESTION:
-            answered = dice(bigrams(entry.answer), bigrams(member.answer))
-            asked = asked if asked >= RELATED_QUESTION and answered >= SAME_ANSWER else 0.0
-        best = max(best, asked)
-    return best
+        member.group = group.id
+        member.editions = [
+            {
+                "id": other.id,
+                "doc": other.doc,
+                "edition": other.edition,
+                "language": other.language,
+                "updated": other.updated,
+                "answer_changed": answer_changed(newest, other),
+                "translation": is_translation(newest, other),
+            }
+            for other in group.members
+        ]
 
 
-def link_editions(entries: list[FaqEntry], manifest: "Manifest") -> list[EditionGroup]:
-    """Sets `group` and `editions` on every entry; returns the groups."""
-    groups: list[EditionGroup] = []
-    for vendor in manifest.vendors.values():
-        vendor_groups: list[EditionGroup] = []
-        for doc_id in vendor.editions:  # newest first: the newest wording names the group
-            edition_entries = [e for e in entries if e.doc == doc_id]
-            pairs = sorted(
-                (
-                    (score, i, j)
-                    for i, entry in enumerate(edition_entries)
-                    for j, group in enumerate(vendor_groups)
-                    if (score := _match_score(entry, group)) >= RELATED_QUESTION
-                ),
-                reverse=True,
-            )
-            taken_entries: set[int] = set()
-            taken_groups: set[int] = set()
-            for _, i, j in pairs:
-                if i in taken_entries or j in taken_groups:
-                    continue
-                taken_entries.add(i)
-                taken_groups.add(j)
-                vendor_groups[j].members.append(edition_entries[i])
-            for i, entry in enumerate(edition_entries):
-                if i not in taken_entries:
-                    group_id = "g-" + stable_id(vendor.slug, topic_text(entry.question), entry.doc)
-                    vendor_groups.append(EditionGroup(group_id, vendor.slug, [entry]))
-        groups.extend(vendor_groups)
-    for group in groups:
-        newest = group.members[0]
-        for member in group.members:
-            member.group = group.id
-            member.editions = [
-                {
-                    "id": other.id,
-                    "doc": other.doc,
-                    "edition": other.edition,
-                    "updated": other.updated,
-                    "answer_changed": answer_changed(newest, other),
-                }
-                for other in group.members
-            ]
-    return groups
+def query_language(text: str) -> str:
+    """zh for a question with Chinese characters in it, en otherwise."""
+    return "zh" if CJK_RE.search(text) else "en"
+
+
+@dataclass(frozen=True)
+class Pick:
+    entry: FaqEntry
+    note: str | None = None  # a newer edition in another language, and whether it says something else
+
+
+def pick_member(members: list[FaqEntry], language: str) -> Pick:
+    """The member to show an asker of `language`: the newest in that language, else the newest of all.
+
+    `members` are newest first. When a newer edition in another language exists, the note says so,
+    and whether its numbers, codes or names differ from the shown text.
+    """
+    shown = next((m for m in members if m.language == language), members[0])
+    newer = members[: members.index(shown)]
+    other = next((m for m in newer if m.language != shown.language), None)
+    if other is None:
+        return Pick(shown)
+    differs = facts(other.answer) != facts(shown.answer)
+    name = LANGUAGE_NAMES[other.language]
+    if differs:
+        note = f"a newer edition in {name} ({other.edition}) says something different: check it before quoting"
+    else:
+        note = f"a newer edition in {name} ({other.edition}) exists"
+    return Pick(shown, note)

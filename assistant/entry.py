@@ -55,6 +55,7 @@ class FaqEntry:
     placement: tuple[str, ...] = ()
     group: str | None = None
     editions: list[dict] = field(default_factory=list)
+    language: str = "zh"  # of the edition: zh or en
 
     def to_json(self) -> dict:
         return {
@@ -65,6 +66,7 @@ class FaqEntry:
             "product": self.product,
             "doc": self.doc,
             "edition": self.edition,
+            "language": self.language,
             "updated": self.updated,
             "section": self.section,
             "question": self.question,

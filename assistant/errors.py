@@ -24,3 +24,7 @@ class DocumentError(CorpusError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class InputError(AssistantError):
+    """What the user gave cannot be used (a file, an option): nothing was changed. Exit code 2."""

@@ -30,6 +30,7 @@ from assistant.config import Settings
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.build_report import report_build
 from assistant.glossary import Glossary
 from assistant.ingest import ingest_corpus, load_corpus_manifest
 from assistant.tokenize import Tokenizer, collect_terms
@@ -92,10 +93,10 @@ def sha256_file(path: Path) -> str:
 def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     """Hashes of everything a build reads from the corpus directory."""
     manifest = load_corpus_manifest(settings.manifest_path)
-    paths = [settings.manifest_path, *(doc.path for doc in manifest.documents)]
+    paths = [settings.manifest_path, *(file.path for doc in manifest.documents for file in doc.files)]
     # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
-    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.eval_queries_path,
-                settings.decisive_path)
+    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
+                settings.eval_queries_path, settings.decisive_path)
     paths += [p for p in optional if p.exists()]
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
@@ -166,8 +167,9 @@ def build_index(settings: Settings, embedder: Embedder | None = None, log=print)
     """Ingest, tokenize, embed and publish a new build; returns its directory."""
     embedder = embedder or load_embedder()
     manifest = load_corpus_manifest(settings.manifest_path)
-    entries = ingest_corpus(manifest)
+    entries = ingest_corpus(manifest, settings.cache_dir)
     log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
+    report_build(manifest, entries, settings.index_dir, log)
     glossary = Glossary.load(settings.glossary_path)
     hand_terms = _read_lines(settings.terms_path)
     terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)
@@ -209,6 +211,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, log=print)
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
             "corpus": corpus_fingerprint(settings),
+            "vendor_aliases": {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()},
             "counts": {
                 "entries": len(entries),
                 "groups": len({e.group for e in entries}),

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.abstain import AbstentionModel, Evidence
+from assistant.editions import pick_member, query_language
 from assistant.embed import Embedder, load_embedder
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
+from assistant.excerpt import informative_excerpt
 from assistant.glossary import Glossary
 from assistant.index import LoadedIndex, check_embedder
 from assistant.query_analysis import AnalysedQuery, analyse
@@ -31,7 +33,6 @@ FUSIONS = ("rrf", "score")
 VENDOR_NOT_NAMED = 0.5
 # A long message is searched whole (greetings dropped); its asking sentence adds this share of BM25 score.
 ASK_BM25 = 0.5
-VENDOR_ALIASES = {"tencent": ("腾讯云", "腾讯", "tencent", "qcloud"), "aliyun": ("阿里云", "阿里", "aliyun", "alibaba")}
 
 
 class QueryError(AssistantError, ValueError):
@@ -43,14 +44,18 @@ class Hit:
     entry: FaqEntry
     score: float
     channels: list[str]
+    edition_note: str | None = None  # a newer edition in another language exists (and may differ)
 
     def to_json(self) -> dict:
         data = self.entry.to_json()
         data["score"] = round(float(self.score), 4)
         data["channels"] = self.channels
         data["editions"] = [
-            {k: e[k] for k in ("id", "doc", "edition", "updated", "answer_changed")} for e in self.entry.editions
+            {k: e[k] for k in ("id", "doc", "edition", "language", "updated", "answer_changed", "translation") if k in e}
+            for e in self.entry.editions
         ]
+        if self.edition_note:
+            data["edition_note"] = self.edition_note
         return data
 
 
@@ -118,7 +123,7 @@ class Searcher:
         self._vendors = sorted({e.vendor for e in entries})
         self._vendor_names = {
             slug: {normalize(e.vendor_name).split()[0] for e in entries if e.vendor == slug}
-            | set(VENDOR_ALIASES.get(slug, ())) | {slug}
+            | {normalize(a) for a in index.manifest.get("vendor_aliases", {}).get(slug, ())} | {slug}
             for slug in self._vendors
         }
         self._docs = list(dict.fromkeys(e.doc for e in entries))
@@ -128,6 +133,11 @@ class Searcher:
         self._groups: dict[str, list[int]] = {}
         for row, entry in enumerate(entries):
             self._groups.setdefault(entry.group or entry.id, []).append(row)
+
+    @property
+    def vendor_names(self) -> dict[str, set[str]]:
+        """Vendor slug → the names and aliases (folded) that name it in a query, from the build."""
+        return self._vendor_names
 
     @property
     def vendors(self) -> list[str]:
@@ -150,10 +160,13 @@ class Searcher:
         if edition and edition not in self.editions:
             raise QueryError(f"unknown edition '{edition}'; valid: {', '.join(self.editions)}")
         notices = []
+        length = len(query.strip())
         query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
         if len(query) > MAX_QUERY_CHARS:
-            notices.append(f"the query was {len(query)} characters; only the first {MAX_QUERY_CHARS} were searched")
-            query = query[:MAX_QUERY_CHARS]
+            excerpt = informative_excerpt(query, MAX_QUERY_CHARS)
+            notices.append(f"the message was {length} characters; the {len(excerpt)} most informative "
+                           f"(error codes, questions) were searched: “{excerpt[:80]}…”")
+            query = excerpt
         return query, notices
 
     def search(
@@ -173,7 +186,7 @@ class Searcher:
         else:
             confidence = self.abstention.confidence(evidence)
             abstained = confidence < self.abstention.threshold
-        hits = [self._hit(rows, score, ranked_channels) for rows, score in units[:top_k]]
+        hits = [self._hit(rows, score, ranked_channels, query_language(query)) for rows, score in units[:top_k]]
         return SearchResult(query, abstained, hits, confidence, notices, partial), evidence
 
     def analyse(self, query: str) -> AnalysedQuery:
@@ -303,13 +316,13 @@ class Searcher:
         units.sort(key=lambda unit: -unit[1])
         return units
 
-    def _hit(self, rows: list[int], score: float, ranked: dict[str, dict[int, int]]) -> Hit:
-        shown = rows[0]  # group members are stored newest edition first
+    def _hit(self, rows: list[int], score: float, ranked: dict[str, dict[int, int]], language: str = "zh") -> Hit:
+        pick = pick_member([self.index.entries[r] for r in rows], language)  # rows: newest edition first
         channels = [
             name for name, ranks in ranked.items()
             if any(ranks.get(r, CHANNEL_DEPTH + 1) <= CHANNEL_DEPTH for r in rows)
         ]
-        return Hit(self.index.entries[shown], float(score), channels)
+        return Hit(pick.entry, float(score), channels, pick.note)
 
     def _evidence(self, scores: ChannelScores, ranked, units, allowed: np.ndarray) -> Evidence:
         if not units:

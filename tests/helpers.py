@@ -9,28 +9,31 @@ from pathlib import Path
 from assistant.config import PROJECT_ROOT, Settings
 
 MANIFEST = """
-schema = 1
+schema = 2
 [vendors.tencent]
 name = "腾讯云 Tencent Cloud"
+aliases = ["腾讯云", "tencent"]
 editions = ["doc-a", "doc-b"]
 
-[[documents]]
+[[editions]]
 id = "doc-a"
-path = "a.txt"
 vendor = "tencent"
+label = "A edition"
+language = "zh"
 product = "短信 SMS"
 title = "A"
-edition = "A edition"
 format = "{format_a}"
+files = [{{ path = "a.txt" }}]
 
-[[documents]]
+[[editions]]
 id = "doc-b"
-path = "{path_b}"
 vendor = "tencent"
+label = "B edition"
+language = "zh"
 product = "短信 SMS"
 title = "B"
-edition = "B edition"
 format = "markdown"
+files = [{{ path = "{path_b}" }}]
 """
 
 

@@ -16,14 +16,15 @@ def test_entries_json_contract():
     result = run("entries", "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 239
+    assert len(rows) == 308
     for row in rows:
         assert REQUIRED <= row.keys()
         assert {"path", "line_start", "line_end", "url"} <= row["source"].keys()
         assert row["vendor"] in {"tencent", "aliyun"}
     assert {row["doc"] for row in rows} == {
         "tencent-sms-faq-2025-pdf", "tencent-sms-faq-md-api3", "tencent-sms-faq-2018-pdf",
-        "tencent-sms-faq-md-api2", "aliyun-sms-delivery-faq"}
+        "tencent-sms-faq-md-api2", "aliyun-sms-delivery-faq",
+        "tencent-markdown-faq-pages-zh", "tencent-markdown-faq-pages-en-international-site"}
 
 
 def test_entries_filters():
@@ -51,4 +52,4 @@ def test_unknown_filters_are_clear_errors():
 
 def test_python_dash_m_and_corpus_summary():
     out = run("corpus").stdout
-    assert "239 entries in" in out and "tencent-sms-faq-2025-pdf" in out
+    assert "308 entries in" in out and "tencent-sms-faq-2025-pdf" in out

@@ -12,20 +12,24 @@ NEWEST_FIRST = [
     "tencent-sms-faq-md-api2",
 ]
 
+PAGES_ZH = "tencent-markdown-faq-pages-zh"
+PAGES_EN = "tencent-markdown-faq-pages-en-international-site"
+
 # (doc, question of one member) → the docs the group must hold, newest first.
 GROUPS = [
-    ("tencent-sms-faq-md-api2", "1014错误详解", NEWEST_FIRST),
-    ("tencent-sms-faq-md-api2", "1004错误详解", NEWEST_FIRST),
-    ("tencent-sms-faq-md-api2", "60008错误详解", NEWEST_FIRST),
-    ("tencent-sms-faq-md-api2", "手机黑名单", NEWEST_FIRST),
-    ("tencent-sms-faq-md-api2", "用户没有收到短信", NEWEST_FIRST),
-    ("tencent-sms-faq-md-api2", "很久才收到短信", NEWEST_FIRST),
-    ("tencent-sms-faq-2018-pdf", "返回 1001 (sig 校验失败)", NEWEST_FIRST[:3]),
+    ("tencent-sms-faq-md-api2", "1014错误详解", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-md-api2", "1004错误详解", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-md-api2", "60008错误详解", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-md-api2", "手机黑名单", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-md-api2", "用户没有收到短信", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-md-api2", "很久才收到短信", [*NEWEST_FIRST, PAGES_EN]),
+    ("tencent-sms-faq-2018-pdf", "返回 1001 (sig 校验失败)", [*NEWEST_FIRST[:3], PAGES_ZH, PAGES_EN]),
     ("tencent-sms-faq-2018-pdf", "短信签名是否有个数限制", [NEWEST_FIRST[0], NEWEST_FIRST[2]]),
-    ("tencent-sms-faq-2018-pdf", "模板名称怎么填写", [NEWEST_FIRST[0], NEWEST_FIRST[2]]),
+    ("tencent-sms-faq-2018-pdf", "模板名称怎么填写", [NEWEST_FIRST[0], NEWEST_FIRST[2], PAGES_ZH]),
     ("tencent-sms-faq-2018-pdf", "短信支持使用通用代金券吗", [NEWEST_FIRST[0], NEWEST_FIRST[2]]),
-    ("tencent-sms-faq-2018-pdf", "如何创建和查看应用 (sdkappid)", [NEWEST_FIRST[0], NEWEST_FIRST[2]]),
-    ("tencent-sms-faq-2018-pdf", "其他常见错误码详解", [NEWEST_FIRST[2], NEWEST_FIRST[3]]),
+    ("tencent-sms-faq-2018-pdf", "如何创建和查看应用 (sdkappid)", [NEWEST_FIRST[0], NEWEST_FIRST[2], PAGES_ZH]),
+    ("tencent-sms-faq-2018-pdf", "其他常见错误码详解", [NEWEST_FIRST[2], NEWEST_FIRST[3], PAGES_EN]),
+    (PAGES_EN, "Description", [NEWEST_FIRST[2], NEWEST_FIRST[3], PAGES_EN]),
     ("tencent-sms-faq-md-api3", "SignatureIncorrectOrUnapproved", NEWEST_FIRST[:2]),
     ("tencent-sms-faq-2018-pdf", "对方收到信息是否可以回复", NEWEST_FIRST[:3]),
     ("aliyun-sms-delivery-faq", "短信服务群发有什么限制", ["aliyun-sms-delivery-faq"]),

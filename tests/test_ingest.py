@@ -34,9 +34,10 @@ def test_corpus_files_are_the_seeds_byte_for_byte(manifest):
     seeds = PROJECT_ROOT.parent / "shared" / "seeds"
     if not seeds.is_dir():
         pytest.skip("shared/seeds is not beside this checkout")
-    seed_bytes = {p.read_bytes() for p in seeds.glob("0*.txt")}
+    seed_bytes = {p.read_bytes() for p in [*seeds.glob("0*.txt"), *seeds.glob("extra/*.md")]}
     for doc in manifest.documents:
-        assert doc.path.read_bytes() in seed_bytes, doc.rel_path
+        for file in doc.files:
+            assert file.path.read_bytes() in seed_bytes, file.rel_path
 
 
 def test_provenance(entries):

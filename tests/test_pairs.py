@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from assistant.config import PROJECT_ROOT
 from conftest import find
+from gold_2025 import GOLD_2025, ORDER_UNCERTAIN
 
 PDF_2025 = "tencent-sms-faq-2025-pdf"
 PDF_2018 = "tencent-sms-faq-2018-pdf"
@@ -206,7 +210,8 @@ def test_tables_of_contents_are_not_answers(entries):
 
 def test_page_furniture_is_dropped(entries):
     for entry in entries:
-        assert "https://cloud.tencent.com/document/product/382/8414" not in entry.answer
+        if entry.source.path.endswith("-pdf.txt"):  # the PDF's page footer link (the web pages link it on purpose)
+            assert "https://cloud.tencent.com/document/product/382/8414" not in entry.answer
         assert "版权" not in entry.answer
         assert "数据总览" not in entry.answer  # the flattened console screenshot of 2018
         assert "![" not in entry.answer and "[](id:" not in entry.answer
@@ -218,3 +223,164 @@ def test_page_furniture_is_dropped(entries):
 def test_parenthetical_note_is_not_glued_to_the_next_question(entries):
     voice = find(entries, PDF_2018, "语音频率限制策略是什么")
     assert voice.question == "语音频率限制策略是什么？"
+
+
+# ---- the 2025 export, every entry, line by line (tests/gold_2025.py) ----
+
+PDF_2025_PATH = PROJECT_ROOT / "corpus" / "tencent" / "sms-faq-2025-pdf.txt"
+_SOURCE_2025 = PDF_2025_PATH.read_text(encoding="utf-8").splitlines()
+
+
+def _is_content(number: int) -> bool:
+    """A line that carries answer text: not blank, not a URL, not a stray letter or the section footer."""
+    text = _SOURCE_2025[number - 1].strip()
+    return len(text) > 1 and not re.match(r"https?://\S+$", text) and not text.startswith("如有任何疑问")
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _answer_lines(entry, question_line: int) -> set[int]:
+    spans = entry.source.spans or ((entry.source.line_start, entry.source.line_end),)
+    lines = {n for start, end in spans for n in range(start, end + 1) if _is_content(n)}
+    question = _squeeze(entry.question)
+    own = {n for n in range(question_line, question_line + 5)
+           if n in lines and _squeeze(_SOURCE_2025[n - 1]) in question}
+    return lines - own
+
+
+def test_gold_covers_every_2025_entry(entries):
+    questions = [e for e in entries if e.doc == PDF_2025]
+    assert len(GOLD_2025) == len(questions) == 112
+    found = {find(entries, PDF_2025, row[1]).id for row in GOLD_2025}
+    assert found == {e.id for e in questions}
+    for question_line, question, *_ in GOLD_2025:
+        assert _squeeze(_SOURCE_2025[question_line - 1]) in _squeeze(find(entries, PDF_2025, question).question)
+
+
+# Line 8 ("更多详细请参见价格说明") closes the billing-mode answer by my reading (gold_2025); the
+# aligner gives it to the billing-standard question after it. Kept visible, not hidden.
+KNOWN_WRONG = {30: "line 8 placed with 计费标准", 38: "line 8 placed here"}
+
+
+def _gold_rows():
+    for row in GOLD_2025:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[row[0]])] if row[0] in KNOWN_WRONG else []
+        yield pytest.param(row, marks=marks, id=f"{row[0]}")
+
+
+@pytest.mark.parametrize("row", list(_gold_rows()))
+def test_2025_entry_is_built_from_exactly_its_lines(entries, row):
+    question_line, question, first, last, ranges = row
+    entry = find(entries, PDF_2025, question)
+    expected = {n for start, end in ranges for n in range(start, end + 1) if _is_content(n)}
+    assert _answer_lines(entry, question_line) == expected
+    if question_line in ORDER_UNCERTAIN:
+        assert first in entry.answer and last in entry.answer
+    else:
+        assert entry.answer.startswith(first), entry.answer[:80]
+        assert entry.answer.endswith(last), entry.answer[-80:]
+
+
+# ---- other editions only break ties: adding one never re-pairs the 2025 export ----
+
+EXTRA_PAGES = PROJECT_ROOT.parent / "shared" / "seeds" / "extra"
+
+
+def _references_of_markdown(path) -> list:
+    """Each '#…' heading of a Markdown page with the text under it, as another edition's entry."""
+    from assistant.ingest.pdf_align import Reference
+
+    references, question, lines = [], None, []
+    for line in path.read_text(encoding="utf-8").splitlines() + ["# end"]:
+        if line.startswith("#"):
+            if question:
+                references.append(Reference(question, "\n".join(lines).strip()))
+            question, lines = line.lstrip("#").strip(), []
+        else:
+            lines.append(line)
+    return references
+
+
+def _corpus_references(entries) -> list:
+    from assistant.ingest.pdf_align import Reference
+
+    return [Reference(e.question, e.answer) for e in entries if e.vendor == "tencent" and e.doc != PDF_2025]
+
+
+@pytest.mark.parametrize("pages", ["tencent-sms-usage-faq-zh.md", "*.md"])
+def test_added_editions_do_not_re_pair_the_2025_export(entries, pages):
+    from assistant.ingest.pdf_text import parse_pdf_text
+
+    if not EXTRA_PAGES.is_dir():
+        pytest.skip("shared/seeds/extra is not beside this checkout")
+    path = PDF_2025_PATH
+    base = _corpus_references(entries)
+    extra = [ref for page in sorted(EXTRA_PAGES.glob(pages)) for ref in _references_of_markdown(page)]
+    assert extra
+    before = {e.question: (e.answer, e.spans) for e in parse_pdf_text(path, base)}
+    after = {e.question: (e.answer, e.spans) for e in parse_pdf_text(path, base + extra)}
+    assert after == before
+    assert all(answer for answer, _ in after.values())
+    shipped = {e.question: e.answer for e in entries if e.doc == PDF_2025}
+    assert {question: answer for question, (answer, _) in after.items()} == shipped
+
+
+# ---- meaning as evidence: the embedder's vectors, cached on disk by content hash ----
+
+
+class _CountingEmbedder:
+    """The real bundled embedder, counting the texts it is asked to embed."""
+
+    def __init__(self):
+        from assistant.embed import load_embedder
+
+        self.inner = load_embedder()
+        self.embedded = 0
+
+    @property
+    def id(self):
+        return self.inner.id
+
+    def embed_queries(self, texts):
+        self.embedded += len(texts)
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.embedded += len(texts)
+        return self.inner.embed_passages(texts)
+
+
+def test_meaning_prefers_the_answering_question_and_is_cached(tmp_path):
+    from assistant.ingest.pdf_meaning import MeaningScorer
+
+    questions = ["个人可以发送营销短信吗？", "能发送金融、教育、房地产这些行业的短信吗？"]
+    paragraphs = ["个人认证用户暂不支持发送营销短信，详情请参见使用须知。", "禁止发送金融相关的所有内容（验证码、通知和营销短信）。"]
+    first = MeaningScorer(_CountingEmbedder(), tmp_path)
+    scores = first.similarity(questions, paragraphs)
+    assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
+    assert first.embedder.embedded == 4 and list((tmp_path / "pairing").glob("*.npz"))
+    again = MeaningScorer(_CountingEmbedder(), tmp_path)
+    assert (again.similarity(questions, paragraphs) == scores).all()
+    assert again.embedder.embedded == 0  # read back from disk, the very same floats
+
+
+def test_pairing_is_the_same_with_a_cold_cache(entries, tmp_path):
+    from assistant.ingest.pdf_meaning import MeaningScorer
+    from assistant.ingest.pdf_text import parse_pdf_text
+
+    cold = MeaningScorer(_CountingEmbedder(), tmp_path)
+    parsed = parse_pdf_text(PDF_2025_PATH, _corpus_references(entries), cold)
+    assert cold.embedder.embedded > 0
+    assert [(p.question, p.answer) for p in parsed] == [(e.question, e.answer) for e in entries if e.doc == PDF_2025]
+
+
+def test_placement_names_the_deciding_evidence(entries):
+    decided = {"meaning", "content", "structure", "follows-question"}
+    for entry in (e for e in entries if e.doc == PDF_2025):
+        assert set(entry.placement) <= decided | {"edition-confirmed"}, entry.question
+        assert set(entry.placement) & decided, entry.question  # another edition only ever confirms
+    # one paragraph each, told apart by what they say (个人 vs 企业认证), not by order or words
+    assert find(entries, PDF_2025, "个人可以发送营销短信吗").placement == ("meaning",)
+    assert find(entries, PDF_2025, "发送营销短信需要什么条件").placement == ("meaning",)

@@ -1,95 +1,157 @@
-"""Markdown FAQ pages: one heading per question, the answer below it."""
+"""Markdown FAQ pages (vendor doc repositories): one heading per question or topic, the answer below it.
+
+- `## N Title` topic headings and `### question` headings are both entries; a heading with no text of
+  its own but deeper headings below it is their section; the page's `#` title is not an entry.
+- HTML tags and `[](id:…)` anchors are dropped; inline code keeps its backticks; links keep their
+  target, resolved against the link base (`/document/…`, `9557#…`, `./9557#…`, `//host/…`).
+- A closing contact line ("如有任何疑问，请联系…") is page furniture, not part of the last answer.
+- Each entry's anchor on the page follows the pages' own links: "## 2 调用接口耗时比较长" is
+  `#2-.E8.B0.83…` (spaces as "-", UTF-8 bytes escaped with "." instead of "%").
+"""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
+from assistant.errors import DocumentError
 from assistant.ingest.model import ParsedEntry
 from assistant.text import read_lines
-from assistant.errors import DocumentError
 
-HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
+HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 NUMBERED_HEADING_RE = re.compile(r"^\d+\s+(?=\S)")
 EMPTY_ANCHOR_RE = re.compile(r"\[\]\(id:[^)]*\)")
-IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-LINK_RE = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+IMAGE_RE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*([^)\s]*)[^)]*\)")
 BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
-CODE_RE = re.compile(r"`([^`]*)`")
+CODE_RE = re.compile(r"(`+)(.+?)\1")
+FOOTER_RE = re.compile(r"^(如有任何疑问|如有疑问|如您有任何疑问|if you have any (other )?questions)", re.I)
 # Tencent's note blocks: ">?" is a note (rendered 说明), ">!" a warning (rendered 注意).
 NOTE_LABELS = {"?": "说明：", "!": "注意："}
 
 
-def parse_markdown(path, link_base: str | None = None) -> list[ParsedEntry]:
+def parse_markdown(path, link_base: str | None = None, page_url: str | None = None) -> list[ParsedEntry]:
     lines = read_lines(path)
-    headings = [(i, m) for i, line in enumerate(lines) if (m := HEADING_RE.match(line))]
+    headings = [(i, len(m.group(1)), m.group(2)) for i, line in enumerate(lines) if (m := HEADING_RE.match(line))]
     if not headings:
         raise DocumentError(path, "no Markdown headings found: is the format right?")
-    faq_level = Counter(len(m.group(1)) for _, m in headings).most_common(1)[0][0]
-    starts = [i for i, m in headings if len(m.group(1)) <= faq_level]
-    entries = []
-    for position, start in enumerate(starts):
-        end = starts[position + 1] if position + 1 < len(starts) else len(lines)
-        title = HEADING_RE.match(lines[start]).group(2)
-        body = lines[start + 1 : end]
+    has_deeper = min(level for _, level, _ in headings) == 1 and len({level for _, level, _ in headings}) > 1
+    entries: list[ParsedEntry] = []
+    section: dict[int, str] = {}
+    for position, (start, level, title) in enumerate(headings):
+        end = headings[position + 1][0] if position + 1 < len(headings) else len(lines)
+        body = _without_footer(lines[start + 1 : end]) if position + 1 == len(headings) else lines[start + 1 : end]
+        answer = clean_answer(body, link_base, page_url)
+        deeper_follows = position + 1 < len(headings) and headings[position + 1][1] > level
+        section = {k: v for k, v in section.items() if k < level}
+        if level == 1 and has_deeper:  # the page title
+            continue
+        if not answer and deeper_follows:
+            section[level] = clean_question(title)
+            continue
         last = start + max((k + 1 for k, line in enumerate(body) if line.strip()), default=0)
         entries.append(
             ParsedEntry(
                 question=clean_question(title),
-                answer=clean_answer(body, link_base),
+                answer=answer,
                 line_start=start + 1,
                 line_end=last + 1,
+                section=" / ".join(section[k] for k in sorted(section)) or None,
+                anchor=heading_anchor(title),
             )
         )
     return entries
 
 
+def _without_footer(body: list[str]) -> list[str]:
+    """The last answer without a closing contact paragraph."""
+    content = [k for k, line in enumerate(body) if line.strip()]
+    if len(content) > 1 and FOOTER_RE.match(body[content[-1]].strip()) and not body[content[-1] - 1].strip():
+        return body[: content[-1]]
+    return body
+
+
+def heading_anchor(title: str) -> str:
+    """The anchor the vendor's pages use for a heading, as their own links show.
+
+    Chinese: "2 调用接口" → "2-.E8.B0.83.E7.94.A8.E6.8E.A5.E5.8F.A3" (UTF-8 bytes escaped with ".");
+    English: "2 It takes a long time to call the API" → "2-it-takes-a-long-time-to-call-the-api".
+    """
+    text = HTML_TAG_RE.sub("", EMPTY_ANCHOR_RE.sub("", title)).strip()
+    if text.isascii():
+        return re.sub(r"\s+", "-", re.sub(r"[^a-z0-9\s-]", "", text.lower()).strip())
+    text = re.sub(r"\s+", "-", text)
+    return quote(text, safe="-_").replace("%", ".")
+
+
 def clean_question(title: str) -> str:
-    title = EMPTY_ANCHOR_RE.sub("", title)
-    title = NUMBERED_HEADING_RE.sub("", title)
-    return clean_inline(title, None).strip()
+    title = HTML_TAG_RE.sub("", EMPTY_ANCHOR_RE.sub("", title))
+    title = NUMBERED_HEADING_RE.sub("", title.strip())
+    return clean_inline(title, None, keep_code=False).strip()
 
 
-def clean_answer(body: list[str], link_base: str | None) -> str:
+def clean_answer(body: list[str], link_base: str | None, page_url: str | None = None) -> str:
     out: list[str] = []
     for raw in body:
-        line = raw.rstrip()
+        line = HTML_TAG_RE.sub("", raw.rstrip())
         note = re.match(r"^>\s*([?!])\s*(.*)$", line)
         if note:
-            out.append(NOTE_LABELS[note.group(1)] + note.group(2).strip())
+            out.append(NOTE_LABELS[note.group(1)] + clean_inline(note.group(2).strip(), link_base, page_url=page_url))
             continue
         if line.startswith(">"):
             line = line[1:]
-        line = IMAGE_RE.sub("", line)
         if not line.strip():
             continue
         indent = len(line) - len(line.lstrip(" "))
-        text = clean_inline(line.strip(), link_base)
+        text = clean_inline(line.strip(), link_base, page_url=page_url)
         if not text:
             continue
         out.append("  " + text if indent and _is_list_item(text) else text)
     return "\n".join(out)
 
 
-def clean_inline(text: str, link_base: str | None) -> str:
+def clean_inline(text: str, link_base: str | None, keep_code: bool = True, page_url: str | None = None) -> str:
+    """Markup to plain text; code spans are kept verbatim (with their backticks unless keep_code=False)."""
+    parts = []
+    position = 0
+    for match in CODE_RE.finditer(text):
+        parts.append(_clean_prose(text[position : match.start()], link_base, page_url))
+        parts.append(match.group(0) if keep_code else match.group(2))
+        position = match.end()
+    parts.append(_clean_prose(text[position:], link_base, page_url))
+    return re.sub(r"[ \t]+", " ", "".join(parts)).strip()
+
+
+def _clean_prose(text: str, link_base: str | None, page_url: str | None) -> str:
     text = EMPTY_ANCHOR_RE.sub("", text)
-    text = IMAGE_RE.sub("", text)
-    text = LINK_RE.sub(lambda m: _render_link(m.group(1), m.group(2), link_base), text)
-    text = BOLD_RE.sub(r"\1", text)
-    text = CODE_RE.sub(r"\1", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+    text = IMAGE_RE.sub(lambda m: _render_image(m.group(2), link_base), text)
+    text = LINK_RE.sub(lambda m: _render_link(m.group(1), m.group(2), page_url if m.group(2).startswith("#") else link_base), text)
+    return BOLD_RE.sub(r"\1", text)
+
+
+def resolve(href: str, link_base: str | None) -> str | None:
+    """An absolute URL for the link, or None when it cannot be resolved."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I):
+        return href
+    if href.startswith("//"):
+        return "https:" + href
+    return urljoin(link_base, href) if link_base else None
 
 
 def _render_link(label: str, href: str, link_base: str | None) -> str:
     label = label.strip()
-    if not href or href.startswith("#"):
+    if not href:
         return label
-    if not re.match(r"^[a-z]+://", href):
-        if not link_base:
-            return label
-        href = urljoin(link_base, href)
-    return f"{label} ({href})" if label else href
+    url = resolve(href, link_base)
+    if url is None:
+        return label
+    return f"{label} ({url})" if label else url
+
+
+def _render_image(src: str, link_base: str | None) -> str:
+    url = resolve(src, link_base) if src else None
+    return f"(image: {url})" if url else ""
 
 
 def _is_list_item(text: str) -> bool:

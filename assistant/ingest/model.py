@@ -16,3 +16,4 @@ class ParsedEntry:
     spans: tuple[tuple[int, int], ...] = ()
     flags: tuple[str, ...] = ()
     placement: tuple[str, ...] = ()
+    anchor: str | None = None  # the question's anchor on the vendor's page, where the format has one

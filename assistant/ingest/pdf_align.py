@@ -6,52 +6,69 @@ the list items that followed them. Each stream keeps the page order, so the
 lead paragraphs belong to the block's questions in the same order — a
 monotone alignment — except that the first paragraphs may continue the
 previous block's last question, and the block may end with the rest of that
-question's list before its own first heading (the "tail").
+question's answer before its own first heading (the "tail").
 
-The alignment maximises, by dynamic programming, the evidence that each lead
-paragraph belongs to its question:
-- edition: the paragraph is found in the same question's answer in another edition;
-- content: it shares distinctive words or an error code with the question or
-  with the text that follows the question;
-- structure: the order constraint itself, and that a question with no
-  text of its own under it is owed one.
+Each block is aligned as one global decision (dynamic programming over every
+labelling the order allows), maximising the evidence that each lead paragraph
+belongs to its question:
+- meaning: the shipped embedder's cosine of question (query role) and paragraph
+  (passage role), relative to the block's other candidates;
+- content: distinctive words or an error code shared with the question or with
+  the text already under it; an answer does not repeat itself;
+- structure: the order; a question with no text of its own is owed one; lists,
+  announcements ('…如下：'), examples, closing remarks and the vendor's footer
+  hold paragraphs together or apart (see `pdf_cues`);
+- edition: the paragraph is found in the same question's answer in another
+  edition. This only breaks ties: adding a document never re-pairs a page.
+`placement` names, per entry, the evidence that decided its paragraphs.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from assistant.ingest import pdf_cues as cues
 from assistant.ingest.model import ParsedEntry
-from assistant.text import bigrams, containment, content_chars, dice, identifiers
 from assistant.similarity import question_similarity, topic_text
+from assistant.text import bigrams, containment, content_chars, dice, identifiers
 
 if TYPE_CHECKING:
+    from assistant.ingest.pdf_meaning import MeaningScorer
     from assistant.ingest.pdf_text import Block, Unit
 
 SAME_QUESTION = 0.6  # question_similarity at which another edition's entry is the same question
-EDITION_WEIGHT = 1.5
-EDITION_BASELINE = 0.3  # containment below this counts against a question that has a reference
+# Other editions only break ties: far below any real difference in evidence.
+EDITION_TIE_BREAK = 1e-3
+EDITION_EVIDENCE = 0.5  # containment from which placement says "edition-confirmed"
+# Meaning: cosines centred over the block in both directions, so that neither a generic
+# paragraph nor a generic question dominates; differences are a few hundredths.
+MEANING_WEIGHT = 30.0
+MEANING_EVIDENCE = 0.3
+NOTE_MEANING_SHARE = 0.25  # a caveat's wording says little about what it qualifies
 QUESTION_WEIGHT = 0.8
 FOLLOWING_WEIGHT = 0.6
 IDENTIFIER_WEIGHT = 1.0
-OWED_ANSWER_BONUS = 0.35
-# A question that got no text at all on its page is answered at the top of the next one.
-OWED_CONTINUED_BONUS = 1.0
-STAY_BONUS = 0.2  # consecutive paragraphs more often share a question than not
-LIST_BREAK_PENALTY = 1.0  # "2.2" then "2.3" belong to one answer
-LIST_RESTART_PENALTY = 0.5  # a second list starting at "1." rarely continues an answer
-DUPLICATE_PENALTY = 1.0  # an answer does not say the same long sentence twice
-DUPLICATE_DICE = 0.7
-INTRO_WITHOUT_BODY_PENALTY = 0.5  # "…如下：" must be followed by what it introduces
-DUPLICATE_MIN_CHARS = 20
-LIST_NUMBER_RE = re.compile(r"^\s*(\d+(?:\.\d+)*)[.、]?\s")
-EDITION_EVIDENCE = 0.5
 CONTENT_EVIDENCE = 0.25
-CLOSING_RE = re.compile(r"^(更多|详细|详情|如仍|如有|如需|如果还是|如果仍)")
+DUPLICATE_PENALTY = 1.0  # an answer does not say the same thing twice
+DUPLICATE_DICE = 0.7
+DUPLICATE_CONTAINED = 0.8  # …nor what its paragraphs already said between them
+DUPLICATE_MIN_CHARS = 20
+# Structure
+OWED_ANSWER_BONUS = 0.35
+OWED_CONTINUED_BONUS = 1.0  # a question with no text on its page is answered at the top of the next
+SKIPPED_OWED_PENALTY = 3.0  # passing over a question owed an answer
+DANGLING_BONUS = 1.0  # text announced by '…如下：' (or an item '2.2 …：') goes where its body is
+STAY_BONUS = 0.2  # consecutive paragraphs more often share a question than not
+LIST_BREAK_PENALTY = 1.0  # "2.2" then "2.3", "…如下：" then "1.", "示例" then its explanation
+LIST_RESTART_PENALTY = 0.5  # a second list starting at "1." rarely continues an answer
+ANNOUNCEMENT_PENALTY = 0.5  # "…如下：" must be followed by what it announces
+CLOSING_SWITCH_PENALTY = 0.5  # "更多详情请参见…" closes the answer before it rather than opening one
+AFTER_FOOTER_PENALTY = 2.0  # the vendor's "如有任何疑问…" footer ends an answer
 
 
 @dataclass(frozen=True)
@@ -62,11 +79,30 @@ class Reference:
     answer: str
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """What speaks for one paragraph belonging to one question, kept to name it in `placement`."""
+
+    content: float = 0.0  # shared words and codes
+    edition: float = 0.0  # containment in the same question's answer in another edition
+    meaning: float = 0.0  # the embedder's preference for this question over the block's others
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        if self.meaning >= MEANING_EVIDENCE and self.meaning >= self.content:
+            decided = "meaning"
+        elif self.content >= CONTENT_EVIDENCE:
+            decided = "content"
+        else:
+            decided = "structure"
+        return (decided, "edition-confirmed") if self.edition >= EDITION_EVIDENCE else (decided,)
+
+
 @dataclass
 class _Part:
     unit: "Unit"
     role: str  # lead | follows | continued
-    evidence: str
+    evidence: tuple[str, ...]
 
 
 @dataclass
@@ -85,29 +121,48 @@ class _Question:
     def has_text(self) -> bool:
         return bool(self.parts)
 
+    @property
+    def has_own_list(self) -> bool:
+        return any(part.role == "follows" for part in self.parts)
 
-def align_document(blocks: list["Block"], references: list[Reference]) -> list[ParsedEntry]:
-    idf = _inverse_document_frequency([unit.text for block in blocks for unit in block.units])
+    @property
+    def left_open(self) -> bool:
+        """Its answer may go on at the end of the next page: a list under its heading, '…如下：', unfinished steps."""
+        if not self.parts:
+            return False
+        last = self.parts[-1].unit.text
+        return self.has_own_list or cues.announces(last) or cues.list_number(last) is not None
+
+
+def align_document(
+    blocks: list["Block"], references: list[Reference], meaning: "MeaningScorer | None" = None
+) -> list[ParsedEntry]:
+    units = [unit for block in blocks for unit in block.units]
+    idf = _inverse_document_frequency([unit.text for unit in units])
+    if meaning is not None:  # one batch, one cache write, for the whole document
+        meaning.prepare(
+            queries=[u.text for u in units if u.is_question], passages=[u.text for u in units if not u.is_question]
+        )
     questions: list[_Question] = []
     open_question: _Question | None = None
     pending: list["Unit"] = []
     for block in blocks:
-        first = next((i for i, unit in enumerate(block.units) if unit.is_question), None)
-        lead = pending + block.units[: len(block.units) if first is None else first]
+        first = next((i for i, unit in enumerate(block.units) if unit.is_question), len(block.units))
+        lead = pending + block.units[:first]
         pending = []
         block_questions: list[_Question] = []
-        for unit in block.units[len(block.units) if first is None else first :]:
+        for unit in block.units[first:]:
             if unit.is_question:
                 block_questions.append(
                     _Question(unit, block.section, block.updated, _references_for(unit.text, references))
                 )
             else:
-                block_questions[-1].parts.append(_Part(unit, "follows", "follows-question"))
+                block_questions[-1].parts.append(_Part(unit, "follows", ("follows-question",)))
         continued = None if block.opens_section else open_question
         if not block_questions and continued is None:
             pending = lead  # text before any question: it leads the next block's questions
             continue
-        _assign(lead, continued, block_questions, idf)
+        _assign(lead, continued, block_questions, idf, meaning)
         questions.extend(block_questions)
         open_question = block_questions[-1] if block_questions else continued
     return [_to_entry(question) for question in questions]
@@ -115,9 +170,7 @@ def align_document(blocks: list["Block"], references: list[Reference]) -> list[P
 
 def _references_for(question: str, references: list[Reference]) -> list[set[str]]:
     return [
-        bigrams(ref.answer)
-        for ref in references
-        if question_similarity(question, ref.question) >= SAME_QUESTION
+        bigrams(ref.answer) for ref in references if question_similarity(question, ref.question) >= SAME_QUESTION
     ]
 
 
@@ -134,138 +187,173 @@ def _weighted_share(part: set[str], whole: set[str], idf: dict[str, float]) -> f
     return sum(idf.get(gram, 1.0) for gram in part & whole) / weight
 
 
-def _evidence(unit: "Unit", question: _Question, idf: dict[str, float]) -> tuple[float, str]:
-    """Score for `unit` belonging to `question`, and the kind of evidence that dominated."""
+def _lexical(unit: "Unit", question: _Question, idf: dict[str, float]) -> _Evidence:
+    """Shared words and codes, an answer that would repeat itself, and the other editions."""
     unit_grams = bigrams(unit.text)
-    edition = 0.0
-    best_containment = 0.0
-    if question.references:
-        best_containment = max(containment(unit_grams, ref) for ref in question.references)
-        edition = EDITION_WEIGHT * (best_containment - EDITION_BASELINE)
+    so_far = question.text_so_far
     asked = _weighted_share(bigrams(topic_text(question.unit.text)), unit_grams, idf)
-    following = _weighted_share(unit_grams, bigrams(question.text_so_far), idf)
+    following = _weighted_share(unit_grams, bigrams(so_far), idf)
     unit_ids = identifiers(unit.text)
     question_ids = identifiers(question.unit.text)
-    shared = bool(unit_ids & (question_ids | identifiers(question.text_so_far)))
+    shared = bool(unit_ids & (question_ids | identifiers(so_far)))
     conflict = bool(unit_ids and question_ids and not unit_ids & question_ids)
-    content = QUESTION_WEIGHT * asked + FOLLOWING_WEIGHT * following
-    content += IDENTIFIER_WEIGHT * (shared - conflict)
-    if unit.text.endswith("：") and question.parts and question.parts[-1].unit.text.endswith("："):
-        content -= INTRO_WITHOUT_BODY_PENALTY  # two introductions in a row, nothing introduced
-    if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and any(
-        dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts
+    content = QUESTION_WEIGHT * asked + FOLLOWING_WEIGHT * following + IDENTIFIER_WEIGHT * (shared - conflict)
+    if cues.is_bare_announcement(unit.text) and question.parts and question.parts[-1].unit.text.endswith("："):
+        content -= ANNOUNCEMENT_PENALTY  # two announcements in a row, nothing announced
+    label = cues.label(unit.text)
+    if label and any(label == cues.label(part.unit.text) for part in question.parts):
+        content -= DUPLICATE_PENALTY  # a second "国内短信：" item: the answer already has its own
+    if len(content_chars(unit.text)) >= DUPLICATE_MIN_CHARS and (
+        any(dice(unit_grams, bigrams(part.unit.text)) >= DUPLICATE_DICE for part in question.parts)
+        or containment(unit_grams, bigrams(so_far)) >= DUPLICATE_CONTAINED
     ):
         content -= DUPLICATE_PENALTY
-    if best_containment >= EDITION_EVIDENCE:
-        kind = "edition"
-    elif content >= CONTENT_EVIDENCE:
-        kind = "content"
-    else:
-        kind = "structure"
-    return edition + content, kind
+    edition = max((containment(unit_grams, ref) for ref in question.references), default=0.0)
+    return _Evidence(content=content, edition=edition)
 
 
-def list_number(text: str) -> tuple[int, ...] | None:
-    match = LIST_NUMBER_RE.match(text)
-    return tuple(int(n) for n in match.group(1).split(".")) if match else None
+def _meaning(lead: list["Unit"], candidates: list[_Question | None], meaning: "MeaningScorer | None") -> np.ndarray:
+    """Per (paragraph, candidate): how much better it answers this question than the block's others."""
+    present = [index for index, q in enumerate(candidates) if q is not None]
+    centred = np.zeros((len(lead), len(candidates)))
+    if meaning is None or len(present) < 2:
+        return centred
+    similarity = meaning.similarity([candidates[i].unit.text for i in present], [unit.text for unit in lead])
+    similarity = similarity - similarity.mean(axis=1, keepdims=True)
+    similarity = similarity - similarity.mean(axis=0, keepdims=True)
+    centred[:, present] = MEANING_WEIGHT * similarity
+    for position, unit in enumerate(lead):
+        if cues.is_note(unit.text):
+            centred[position] *= NOTE_MEANING_SHARE
+    return centred
 
 
-def _follows_in_list(previous: tuple[int, ...] | None, current: tuple[int, ...] | None) -> bool:
-    """'1.' → '1.1', '1.1' → '1.2', '1.2' → '2.': the next item of the same list."""
-    if not previous or not current:
+def _takes_announcement(index: int, question: _Question, count: int) -> bool:
+    """Where an announcement whose body is not beside it can go: to a list under a heading on this
+    page that does not open with its own announcement, or to the block's last question (next page)."""
+    if index == 0:
         return False
-    if current == previous + (1,):
-        return True
-    return any(current == previous[:level] + (previous[level] + 1,) for level in range(len(previous)))
+    if question.has_own_list:
+        return not cues.announces(next(p for p in question.parts if p.role == "follows").unit.text)
+    return index == count - 1
 
 
-def _inside_lists(lead: list["Unit"], continued: _Question | None) -> list[bool]:
-    """For each lead position: would starting a new question there break a numbered list?"""
-    inside = [False] * len(lead)
-    previous_index, previous_number = -1, None
-    if continued and continued.parts:
-        previous_number = list_number(continued.parts[-1].unit.text)
-    for index, unit in enumerate(lead):
-        number = list_number(unit.text)
-        if number is None:
-            continue
-        if _follows_in_list(previous_number, number):
-            for position in range(previous_index + 1, index + 1):
-                inside[position] = True
-        previous_index, previous_number = index, number
-    return inside
-
-
-def _introduces_text_elsewhere(lead: list["Unit"], position: int) -> bool:
-    """A paragraph ending in '：' whose list is not the lead paragraph right after it."""
-    if not lead[position].text.rstrip().endswith("："):
-        return False
-    following = lead[position + 1].text if position + 1 < len(lead) else ""
-    return not _follows_in_list(list_number(lead[position].text), list_number(following))
+def _score_table(
+    lead: list["Unit"], candidates: list[_Question | None], idf: dict[str, float], meaning: "MeaningScorer | None"
+) -> tuple[np.ndarray, list[list[_Evidence]]]:
+    """Evidence for every (paragraph, candidate) that does not depend on the neighbours' labels."""
+    texts = [unit.text for unit in lead]
+    centred = _meaning(lead, candidates, meaning)
+    values = np.full((len(lead), len(candidates)), -np.inf)
+    kinds = [[_Evidence()] * len(candidates) for _ in lead]
+    for position, unit in enumerate(lead):
+        elsewhere = cues.announces_elsewhere(texts, position)
+        dangling = cues.dangling_list_item(texts, position)
+        for index, question in enumerate(candidates):
+            if question is None:
+                continue
+            lexical = _lexical(unit, question, idf)
+            kinds[position][index] = _Evidence(lexical.content, lexical.edition, float(centred[position, index]))
+            value = lexical.content + EDITION_TIE_BREAK * lexical.edition + centred[position, index]
+            if elsewhere and not _takes_announcement(index, question, len(candidates)):
+                value -= ANNOUNCEMENT_PENALTY
+            if dangling and index > 0 and question.has_own_list:
+                value += DANGLING_BONUS
+            values[position, index] = value
+    continued = candidates[0]
+    if continued and continued.parts and cues.list_number(continued.parts[-1].unit.text):
+        if cues.list_number(texts[0]) == (1,):  # a new list at the top of the page starts a new answer
+            values[0, 0] -= LIST_RESTART_PENALTY
+    return values, kinds
 
 
 def _assign(
-    lead: list["Unit"], continued: _Question | None, questions: list[_Question], idf: dict[str, float]
+    lead: list["Unit"],
+    continued: _Question | None,
+    questions: list[_Question],
+    idf: dict[str, float],
+    meaning: "MeaningScorer | None" = None,
 ) -> None:
     if not lead:
         return
-    candidates: list[_Question | None] = [continued, *questions]
     if not questions:
         for unit in lead:
-            continued.parts.append(_Part(unit, "continued", "structure"))
+            continued.parts.append(_Part(unit, "continued", ("structure",)))
         return
-    scores = [[_evidence(unit, q, idf) if q else (float("-inf"), "") for q in candidates] for unit in lead]
-    for position, unit in enumerate(lead):
-        if _introduces_text_elsewhere(lead, position):
-            for index, question in enumerate(questions[:-1], start=1):  # the last may go on next page
-                if not question.has_text:
-                    value, kind = scores[position][index]
-                    scores[position][index] = (value - INTRO_WITHOUT_BODY_PENALTY, kind)
+    candidates: list[_Question | None] = [continued, *questions]
+    values, kinds = _score_table(lead, candidates, idf, meaning)
+    labels = _best_labelling(lead, candidates, values)
+    for position, (unit, target) in enumerate(zip(lead, labels)):
+        role = "continued" if target == 0 else "lead"
+        candidates[target].parts.append(_Part(unit, role, kinds[position][target].tags))
+
+
+def _best_labelling(lead: list["Unit"], candidates: list[_Question | None], values: np.ndarray) -> list[int]:
+    """The highest-scoring labelling the page order allows (Viterbi over (candidate, in tail) states)."""
+    continued = candidates[0]
+    texts = [unit.text for unit in lead]
     owed = [0.0 if q is None or q.has_text else OWED_ANSWER_BONUS for q in candidates]
     if continued is not None and not continued.has_text:
         owed[0] = OWED_CONTINUED_BONUS
     owed[-1] /= 2  # the block's last question may be answered on the next page
-    if continued and continued.parts and list_number(continued.parts[-1].unit.text):
-        if list_number(lead[0].text) == (1,):  # a new list at the top of the page starts a new answer
-            value, kind = scores[0][0]
-            scores[0][0] = (value - LIST_RESTART_PENALTY, kind)
-    inside_list = _inside_lists(lead, continued)
+    holds = [a or b for a, b in zip(cues.inside_lists(texts, _last_number(continued)), cues.binds_to_previous(texts))]
+    announced = continued is not None and continued.has_text and cues.announces(continued.parts[-1].unit.text)
+    tail_allowed = continued is not None and continued.left_open
 
-    # state: (candidate index, in tail) → (score, previous state)
-    states: dict[tuple[int, bool], tuple[float, tuple | None]] = {(-1, False): (0.0, None)}
-    history = []
-    for position, row in enumerate(scores):
-        following: dict[tuple[int, bool], tuple[float, tuple | None]] = {}
-        for (current, in_tail), (total, _) in states.items():
-            for target, tail in _moves(current, in_tail, len(candidates), continued is not None):
-                gain = row[target][0]
-                switching = target != (0 if current == -1 else current) or (tail and not in_tail)
-                if target != current and not tail:
-                    gain += owed[target]
-                if not switching and current != -1:
+    states: dict[tuple[int, bool], float] = {(-1, False): 0.0}
+    history: list[dict[tuple[int, bool], tuple[int, bool]]] = []
+    for position in range(len(lead)):
+        best: dict[tuple[int, bool], float] = {}
+        back: dict[tuple[int, bool], tuple[int, bool]] = {}
+        for (current, in_tail), total in states.items():
+            for target, tail in _moves(current, in_tail, len(candidates), continued is not None, tail_allowed):
+                gain = values[position, target]
+                entering = target != current or (tail and not in_tail)  # first paragraph it gets here
+                switching = entering and not (current == -1 and target == 0)  # a new answer begins
+                if entering:
+                    gain += owed[target] + (DANGLING_BONUS if target == 0 and announced else 0.0)
+                    gain -= SKIPPED_OWED_PENALTY * _owed_skipped(current, target, tail, owed)
+                if not switching and position:
                     gain += STAY_BONUS
-                if switching and inside_list[position]:
-                    gain -= LIST_BREAK_PENALTY
+                    if cues.announces_other_text_next(texts, position - 1):
+                        gain -= ANNOUNCEMENT_PENALTY
+                    if lead[position].after_closing:
+                        gain -= AFTER_FOOTER_PENALTY
+                if switching and position:
+                    gain -= LIST_BREAK_PENALTY * holds[position]
+                    gain -= CLOSING_SWITCH_PENALTY * cues.is_closing(texts[position])
                 key = (target, tail)
-                if key not in following or total + gain > following[key][0]:
-                    following[key] = (total + gain, (current, in_tail))
-        history.append(following)
-        states = following
-
-    state = max(states, key=lambda key: states[key][0])
+                if key not in best or total + gain > best[key]:
+                    best[key], back[key] = total + gain, (current, in_tail)
+        history.append(back)
+        states = best
+    # questions never reached by the end of the lead are passed over too
+    final = {key: total - (0 if key[1] else SKIPPED_OWED_PENALTY * _owed_skipped(key[0], 0, True, owed))
+             for key, total in states.items()}
+    state = max(final, key=final.__getitem__)
     labels = []
-    for step in reversed(history):
-        labels.append(state)
-        state = step[state][1]
-    labels.reverse()
-
-    for unit, (target, tail), row in zip(lead, labels, scores):
-        question = candidates[target]
-        role = "continued" if target == 0 else "lead"
-        question.parts.append(_Part(unit, role, row[target][1]))
+    for back in reversed(history):
+        labels.append(state[0])
+        state = back[state]
+    return labels[::-1]
 
 
-def _moves(current: int, in_tail: bool, count: int, has_continued: bool):
+def _last_number(question: _Question | None) -> tuple[int, ...] | None:
+    return cues.list_number(question.parts[-1].unit.text) if question and question.parts else None
+
+
+def _owed_skipped(current: int, target: int, tail: bool, owed: list[float]) -> int:
+    """How many questions owed an answer a move passes over without giving them one.
+
+    Moving from `current` to `target` passes the candidates between them; entering the tail
+    (or ending the block) passes every candidate after `current`. The block's last question
+    may be answered on the next page, so passing it costs nothing.
+    """
+    stop = len(owed) - 1 if tail else target
+    return sum(1 for index in range(current + 1, stop) if owed[index] > 0)
+
+
+def _moves(current: int, in_tail: bool, count: int, has_continued: bool, tail_allowed: bool):
     if in_tail:
         yield 0, True
         return
@@ -273,17 +361,42 @@ def _moves(current: int, in_tail: bool, count: int, has_continued: bool):
         if target == 0 and not has_continued:
             continue
         yield target, False
-    if current >= 1 and has_continued:
+    if current >= 1 and has_continued and tail_allowed:
         yield 0, True
 
 
-def _to_entry(question: _Question) -> ParsedEntry:
+def _page_order(question: _Question) -> list[_Part]:
+    """The parts in the order the page most likely printed them.
+
+    Plain paragraphs first, then the list under the heading, closing remarks
+    ('更多详情请参见…', '3. 如果以上场景都不满足…') after both, then what the next page
+    carried on. Two exceptions put the list inside the paragraphs: a list opening with
+    its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and a
+    paragraph announcing what does not follow it ('…策略为：', or '2.2 …：' followed at
+    once by '2.3') had that list printed as its body (notes under it stay last).
+    """
     lead = [p for p in question.parts if p.role == "lead"]
-    before = [p for p in lead if not CLOSING_RE.match(p.unit.text)]
-    after = [p for p in lead if CLOSING_RE.match(p.unit.text)]
     follows = [p for p in question.parts if p.role == "follows"]
     continued = [p for p in question.parts if p.role == "continued"]
-    ordered = before + follows + after + continued
+    body = [p for p in lead if not cues.is_closing(p.unit.text)]
+    closing = [p for p in lead if cues.is_closing(p.unit.text)]
+    head: list[_Part] = []
+    if follows and body and cues.announces(follows[0].unit.text) and cues.list_number(body[0].unit.text) == (1,):
+        head, follows = follows[:1], follows[1:]
+    texts = [p.unit.text for p in body]
+    announcing = next(
+        (i for i in range(len(body)) if cues.dangling_list_item(texts, i) or cues.announces_other_text_next(texts, i)),
+        None,
+    )
+    if follows and announcing is not None:
+        notes = [p for p in follows if cues.is_note(p.unit.text)]
+        announced = [p for p in follows if not cues.is_note(p.unit.text)]
+        body, follows = body[: announcing + 1] + announced + body[announcing + 1 :], notes
+    return head + body + follows + closing + continued
+
+
+def _to_entry(question: _Question) -> ParsedEntry:
+    ordered = _page_order(question)
     spans = sorted({(question.unit.start, question.unit.end)} | {(p.unit.start, p.unit.end) for p in ordered})
     return ParsedEntry(
         question=question.unit.text,
@@ -293,7 +406,7 @@ def _to_entry(question: _Question) -> ParsedEntry:
         section=question.section,
         updated=question.updated,
         spans=tuple(_merge_spans(spans)),
-        placement=tuple(sorted({p.evidence for p in ordered})),
+        placement=tuple(sorted({tag for p in ordered for tag in p.evidence})),
     )
 
 

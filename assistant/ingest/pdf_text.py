@@ -16,6 +16,7 @@ from pathlib import Path
 from assistant.errors import DocumentError
 from assistant.ingest.model import ParsedEntry
 from assistant.ingest.pdf_align import Reference, align_document
+from assistant.ingest.pdf_meaning import MeaningScorer, default_scorer
 from assistant.text import (
     CONTINUING_PUNCT,
     QUESTION_MARKS,
@@ -54,6 +55,7 @@ class Unit:
     start: int
     end: int
     raw_last: str = ""
+    after_closing: bool = False  # the export printed a section footer right before it
 
     @property
     def is_question(self) -> bool:
@@ -84,13 +86,16 @@ class Furniture:
         self.lines.append((number, text, why))
 
 
-def parse_pdf_text(path: Path, references: list[Reference] | None = None) -> list[ParsedEntry]:
+def parse_pdf_text(
+    path: Path, references: list[Reference] | None = None, meaning: MeaningScorer | None = None
+) -> list[ParsedEntry]:
+    """`meaning` defaults to the bundled embedder with its vectors cached under the settings' cache dir."""
     lines = read_lines(path)
     furniture = Furniture()
     blocks = _read_blocks(path, lines, furniture)
     for number, text, why in furniture.lines:
         log.debug("%s:%d dropped (%s): %s", path.name, number, why, text)
-    entries = align_document(blocks, references or [])
+    entries = align_document(blocks, references or [], meaning or default_scorer())
     if not entries:
         raise DocumentError(path, "no questions found (lines ending in '？')")
     return entries
@@ -158,11 +163,13 @@ def _drop_screenshots(body: list[tuple[int, str]], furniture: Furniture) -> list
 def _join_units(page: list[tuple[int, str]], furniture: Furniture) -> list[Unit]:
     units: list[Unit] = []
     current: Unit | None = None
+    closed = False
     for number, raw in page:
         text = _clean_line(raw)
         if content_chars(text) in SECTION_CLOSINGS:
             furniture.drop(number, text, "section closing remark")
             current = None
+            closed = True
             continue
         if current is not None and _continues(current, text):
             wrapped_at_space = " " if current.raw_last.endswith(" ") else ""
@@ -174,7 +181,8 @@ def _join_units(page: list[tuple[int, str]], furniture: Furniture) -> list[Unit]
             furniture.drop(number, text, "stray character")
             current = None
             continue
-        current = Unit(text, number, number, raw)
+        current = Unit(text, number, number, raw, after_closing=closed)
+        closed = False
         units.append(current)
     for unit in units:
         unit.text = tidy_spaces(unit.text)
@@ -208,6 +216,7 @@ def _attach_note_labels(units: list[Unit]) -> list[Unit]:
     for unit in units:
         if out and out[-1].text in NOTE_LABELS:
             label = out.pop()
-            unit = Unit(label.text.rstrip("：") + "：\n" + unit.text, label.start, unit.end, unit.raw_last)
+            text = label.text.rstrip("：") + "：\n" + unit.text
+            unit = Unit(text, label.start, unit.end, unit.raw_last, label.after_closing)
         out.append(unit)
     return out

@@ -1,93 +1,297 @@
-"""Markdown for the chat: the quoted entry, its provenance, its editions, related entries."""
+"""HTML for one chat turn: the quote first (copyable as plain text), then its context, collapsed.
+
+Everything that comes from the corpus or the agent is escaped here; the only markup is ours.
+"""
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
+from dataclasses import dataclass, field
 
-from assistant.editions import answer_diff
-from assistant.search import Hit, SearchResult, Searcher
+from assistant.editions import answer_words, comparable_answer
+from assistant.entry import FaqEntry
+from assistant.search import Hit, SearchResult
+from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
 
-CJK_RE = re.compile(r"[\u4e00-\u9fff]")
-
-LABELS = {
-    "zh": {
-        "undated": "未注明日期", "lines": "行", "source": "来源", "open": "原文链接", "also": "其他版本",
-        "differs": "答案不同", "same": "答案相同", "changes": "查看改动", "related": "相关条目",
-        "possibly": "可能相关的条目", "abstain": "没有找到能回答这个问题的 FAQ 条目。",
-    },
-    "en": {
-        "undated": "undated", "lines": "lines", "source": "source", "open": "vendor page", "also": "also in",
-        "differs": "answer differs", "same": "same", "changes": "what changed", "related": "Related entries",
-        "possibly": "Possibly related", "abstain": "No FAQ entry answers this.",
-    },
-}
+MARKDOWN_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
+# A URL ends at whitespace, a closing bracket, quotes or CJK punctuation: "(…/3773)解决" keeps 解决 outside.
+URL_RE = re.compile(r"https?://[^\s()（）<>\"'，。；：！？、“”【】]+")
+BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
+LETTER_RE = re.compile(r"[A-Za-z\u4e00-\u9fff]")
+SPELLING_ONLY = 0.03  # at most this share of the answer's characters changed, one or two at a time
 
 
-def language_of(text: str) -> str:
-    return "zh" if CJK_RE.search(text) else "en"
+@dataclass
+class Turn:
+    """What one answer shows besides the search result itself."""
+
+    question: str
+    answer_id: str
+    filters: dict[str, str] = field(default_factory=dict)  # label → value, the active filters
+    notices: list[str] = field(default_factory=list)
+    widen: str | None = None  # "the filter hides an answer" explanation, with a widen button
+    handover: str = ""
+    handover_url: str | None = None
+    source_base: str = ""  # relative path to the app root, for "view source lines"
 
 
-def provenance(hit: Hit, lang: str) -> str:
-    entry, labels = hit.entry, LABELS[lang]
-    src = entry.source
-    parts = [entry.vendor_name, entry.product, entry.edition]
+def plain_answer(text: str) -> str:
+    """The answer as a customer reads it: no Markdown markers, links written out, line breaks kept."""
+    text = MARKDOWN_LINK_RE.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    text = BOLD_RE.sub(r"\1", text)
+    return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+def _linked(escaped: str) -> str:
+    return URL_RE.sub(lambda m: f'<a href="{m.group(0)}" target="_blank" rel="noopener noreferrer">{m.group(0)}</a>',
+                      escaped)
+
+
+def answer_html(text: str) -> str:
+    """The answer as HTML: escaped, bold and links kept, line breaks kept by CSS (white-space: pre-line)."""
+    parts = []
+    last = 0
+    for match in MARKDOWN_LINK_RE.finditer(text):
+        parts.append(_linked(html.escape(text[last:match.start()])))
+        url = html.escape(match.group(2))
+        parts.append(f'<a href="{url}" target="_blank" rel="noopener noreferrer">{html.escape(match.group(1))}</a>')
+        last = match.end()
+    parts.append(_linked(html.escape(text[last:])))
+    return BOLD_RE.sub(r"<strong>\1</strong>", "".join(parts)).strip()
+
+
+def citation(entry: FaqEntry, lang: str) -> str:
+    """One line naming where the answer comes from, with the vendor's URL when the document gives one."""
+    labels = LABELS[lang]
+    where = f"{vendor_name(entry.vendor_name, lang)} {entry.product} · {edition_name(entry.edition, lang)}"
+    if entry.updated:
+        where += f" ({entry.updated})"
+    return f"{labels['source']}: {where}" + (f" {entry.source.url}" if entry.source.url else "")
+
+
+def edition_relation(shown: FaqEntry, other: FaqEntry) -> str:
+    """How `other`'s answer differs from the answer shown: translation, same, punctuation, spelling or changed."""
+    if shown.language != other.language:
+        return "translation"  # two languages are never compared line by line
+    if shown.answer.strip() == other.answer.strip():
+        return "same"
+    a, b = answer_words(shown.answer), answer_words(other.answer)
+    if a == b:
+        return "punctuation"
+    if comparable_answer(shown.answer) == comparable_answer(other.answer):
+        return "spelling"
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    edits = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    small = all(tag == "replace" and i2 - i1 == j2 - j1 <= 2 for tag, i1, i2, j1, j2 in edits)
+    changed = sum(i2 - i1 for _, i1, i2, _, _ in edits)
+    return "spelling" if small and changed <= SPELLING_ONLY * max(len(a), 1) else "changed"
+
+
+def diff_html(shown: FaqEntry, other: FaqEntry, lang: str) -> str:
+    """Line by line from `other` to the answer shown: removed lines red, added lines green, wrapped."""
+    labels = LABELS[lang]
+    rows = []
+    for line in difflib.ndiff(plain_answer(other.answer).splitlines(), plain_answer(shown.answer).splitlines()):
+        tag, text = line[:2], html.escape(line[2:])
+        if tag == "- ":
+            rows.append(f'<div class="faq-del" title="{labels["removed"]}">− {text}</div>')
+        elif tag == "+ ":
+            rows.append(f'<div class="faq-add" title="{labels["added"]}">+ {text}</div>')
+        elif tag == "  ":
+            rows.append(f'<div class="faq-same">  {text}</div>')
+    legend = f'<div class="faq-legend"><span class="faq-del">− {labels["removed"]}</span> ' \
+             f'<span class="faq-add">+ {labels["added"]}</span></div>'
+    return f'<div class="faq-diff">{legend}{"".join(rows)}</div>'
+
+
+def _source_links(entry: FaqEntry, turn: Turn, lang: str) -> str:
+    labels = LABELS[lang]
+    links = []
+    if entry.source.url:
+        url = html.escape(entry.source.url)
+        links.append(f'<a class="faq-vendor-link" href="{url}" target="_blank" rel="noopener noreferrer">'
+                     f'{labels["open"]} ↗</a>')
+    lines = f"{labels['lines']} {entry.source.line_start}–{entry.source.line_end}"
+    links.append(f'<a class="faq-source-link" href="{turn.source_base}source/{html.escape(entry.id)}" '
+                 f'target="_blank" rel="noopener">{labels["view_lines"]} ({lines})</a>')
+    return " · ".join(links)
+
+
+def provenance_html(entry: FaqEntry, turn: Turn, lang: str) -> str:
+    labels = LABELS[lang]
+    parts = [vendor_name(entry.vendor_name, lang), entry.product, edition_name(entry.edition, lang)]
     if entry.section:
         parts.append(entry.section)
-    parts.append(entry.updated or labels["undated"])
-    parts.append(f"`{src.path}` {labels['lines']} {src.line_start}–{src.line_end}")
-    line = " · ".join(html.escape(p) if not p.startswith("`") else p for p in parts)
-    if src.url:
-        line += f" · [{labels['open']}]({src.url})"
-    return line
+    if entry.updated:
+        parts.append(entry.updated)
+    elif labels["undated"] not in edition_name(entry.edition, lang):
+        parts.append(labels["undated"])
+    return " · ".join(html.escape(p) for p in parts) + " · " + _source_links(entry, turn, lang)
 
 
-def quote(hit: Hit, lang: str) -> str:
-    """The entry as an agent pastes it: question, answer, then where it comes from."""
-    entry = hit.entry
-    answer = entry.answer or "(no answer in the document)"
-    return f"**{entry.question}**\n\n{answer}\n\n— {provenance(hit, lang)}"
+def _copy_data(entry: FaqEntry, lang: str) -> tuple[str, str]:
+    plain = plain_answer(entry.answer) or LABELS[lang]["no_answer"]
+    return plain, f"{plain}\n\n{citation(entry, lang)}"
 
 
-def editions_block(hit: Hit, searcher: Searcher, lang: str) -> str:
-    labels = LABELS[lang]
-    others = [e for e in hit.entry.editions if e["id"] != hit.entry.id]
-    if not others:
+def quote_html(hit: Hit, turn: Turn, lang: str) -> str:
+    """The quote as its own message: question, answer, copy buttons, votes, provenance, active filters."""
+    entry, labels = hit.entry, LABELS[lang]
+    plain, cited = _copy_data(entry, lang)
+    answer = answer_html(entry.answer) if entry.answer.strip() else html.escape(labels["no_answer"])
+    return (
+        f'<article class="faq-quote" lang="{lang}" data-entry="{html.escape(entry.id)}">'
+        f'<div class="faq-quote-question">{html.escape(entry.question)}</div>'
+        f'<div class="faq-answer">{answer}</div>'
+        f'<textarea class="faq-plain" hidden readonly>{html.escape(plain)}</textarea>'
+        f'<textarea class="faq-cited" hidden readonly>{html.escape(cited)}</textarea>'
+        f'<div class="faq-actions">'
+        f'<button type="button" class="faq-copy" data-copy="plain">{labels["copy"]}</button>'
+        f'<button type="button" class="faq-copy" data-copy="cited">{labels["copy_cited"]}</button>'
+        f'<span class="faq-votes"><button type="button" class="faq-vote" data-vote="1" aria-pressed="false" '
+        f'aria-label="{labels["helpful"]}" '
+        f'title="{labels["helpful"]}">▲<span class="faq-vote-text"> {labels["helpful"]}</span></button>'
+        f'<button type="button" class="faq-vote" data-vote="-1" aria-pressed="false" '
+        f'aria-label="{labels["unhelpful"]}" '
+        f'title="{labels["unhelpful"]}">▼<span class="faq-vote-text"> {labels["unhelpful"]}</span></button></span>'
+        f'<span class="faq-status" role="status"></span></div>'
+        f'<form class="faq-why" hidden><label>{labels["why"]}<textarea maxlength="2000" rows="2"></textarea></label>'
+        f'<button type="submit">{labels["send"]}</button></form>'
+        f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div>{filters_html(turn, lang)}</article>'
+    )
+
+
+def filters_html(turn: Turn, lang: str) -> str:
+    """The filters this answer was found under, so a narrowed answer never passes for the whole FAQ's."""
+    if not turn.filters:
         return ""
-    items = " · ".join(f"{e['edition']} ({labels['differs'] if e['answer_changed'] else labels['same']})" for e in others)
-    text = f"{labels['also']}: {items}"
-    for other in others:
-        older = searcher.entry(other["id"])
-        if other["answer_changed"] and older is not None:
-            diff = answer_diff(hit.entry, older)
-            text += f"\n\n<details><summary>{labels['changes']}: {html.escape(older.edition)}</summary>\n\n```diff\n{diff}\n```\n</details>"
-    return text
+    active = " · ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in turn.filters.items())
+    return f'<div class="faq-filters-note">{LABELS[lang]["filters"]}: {active}</div>'
 
 
-def related_block(hits: list[Hit], lang: str, title_key: str) -> str:
+
+def editions_html(hit: Hit, entries: dict[str, FaqEntry], turn: Turn, lang: str) -> str:
+    """Every other edition of the quoted question, named, with how its answer differs from the one shown."""
+    labels = LABELS[lang]
+    shown = hit.entry
+    items = []
+    for other_id in (e["id"] for e in shown.editions if e["id"] != shown.id):
+        other = entries.get(other_id)
+        if other is None:
+            continue
+        relation = edition_relation(shown, other)
+        when = f" ({other.updated})" if other.updated else ""
+        body = diff_html(shown, other, lang) if relation not in ("same", "translation") else ""
+        items.append(
+            f'<details class="faq-edition" data-relation="{relation}"><summary>'
+            f'<span class="faq-edition-name">{html.escape(edition_name(other.edition, lang))}{html.escape(when)}'
+            f'</span> — <span class="faq-relation faq-{relation}">{labels[relation]}</span></summary>'
+            f'{body}<div class="faq-provenance">{provenance_html(other, turn, lang)}</div></details>'
+        )
+    if not items:
+        return ""
+    if hit.edition_note:
+        items.insert(0, f'<div class="faq-edition-note">{labels["note"]}: {html.escape(hit.edition_note)}</div>')
+    title = labels["editions"].format(edition=html.escape(edition_name(shown.edition, lang)), n=len(items))
+    return f'<details class="faq-context faq-editions"><summary>{title}</summary>{"".join(items)}</details>'
+
+
+def related_html(hits: list[Hit], turn: Turn, lang: str, title_key: str, open_: bool = False) -> str:
+    """Other entries, each named with its vendor and edition, its answer folded."""
     if not hits:
         return ""
-    title = LABELS[lang][title_key]
-    parts = [f"**{title}**"]
+    labels = LABELS[lang]
+    items = []
     for hit in hits:
-        body = html.escape(hit.entry.answer[:1200])
-        parts.append(
-            f"<details><summary>{html.escape(hit.entry.question)}</summary>\n\n{body}\n\n"
-            f"— {provenance(hit, lang)}\n</details>"
+        entry = hit.entry
+        edition = f"{vendor_name(entry.vendor_name, lang)} · {edition_name(entry.edition, lang)}"
+        items.append(
+            f'<details class="faq-related-entry"><summary>{html.escape(entry.question)} '
+            f'<span class="faq-edition-name">({html.escape(edition)})</span></summary>'
+            f'<div class="faq-answer">{answer_html(entry.answer)}</div>'
+            f'<div class="faq-provenance">{provenance_html(entry, turn, lang)}</div></details>'
         )
-    return "\n\n".join(parts)
+    state = " open" if open_ else ""
+    return (f'<details class="faq-context faq-related"{state}><summary>{labels[title_key]} ({len(items)})</summary>'
+            f'{"".join(items)}</details>')
 
 
-def chat_messages(result: SearchResult, searcher: Searcher, question: str) -> list[str]:
-    """Assistant messages for one question: the quote (copyable on its own), then context."""
+def _notices_html(turn: Turn) -> str:
+    return "".join(f'<div class="faq-notice" role="note">{html.escape(n)}</div>' for n in turn.notices)
+
+
+def next_steps_html(turn: Turn, lang: str) -> str:
+    """What to do when nothing answers: rephrase, widen the filters, hand over to a person."""
+    labels = LABELS[lang]
+    steps = [f"<li>{labels['rephrase']}</li>"]
+    if turn.widen:
+        steps.append(f'<li>{html.escape(turn.widen)} <button type="button" class="faq-widen">{labels["widen"]}'
+                     f'</button></li>')
+    elif turn.filters:
+        steps.append(f'<li><button type="button" class="faq-widen">{labels["widen"]}</button></li>')
+    handover = html.escape(turn.handover or labels["handover"])
+    if turn.handover_url:
+        url = html.escape(turn.handover_url)
+        handover = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{handover}</a>'
+    steps.append(f'<li class="faq-handover">{handover}</li>')
+    return f'<div class="faq-next"><div>{labels["next"]}</div><ul>{"".join(steps)}</ul></div>'
+
+
+def turn_language(result: SearchResult, question: str) -> str:
+    """One label language per turn: the answer's; without one, the question's (a bare code: the entries')."""
+    if result.hits and (not result.abstained or not LETTER_RE.search(question)):
+        best = result.hits[0].entry
+        return language_of(best.answer or best.question)
+    return language_of(question)
+
+
+def turn_html(result: SearchResult, entries: dict[str, FaqEntry], turn: Turn) -> str:
+    """One whole turn: the agent's question, notices, then the quote (or the next steps), then context."""
+    answered = bool(result.hits) and not result.abstained
+    lang = turn_language(result, turn.question)
+    labels = LABELS[lang]
+    parts = [f'<section class="faq-turn" data-answer="{html.escape(turn.answer_id)}" lang="{lang}">',
+             f'<div class="faq-asked">{html.escape(turn.question)}</div>', _notices_html(turn)]
+    if answered:
+        best = result.hits[0]
+        if turn.widen:
+            parts.append(f'<div class="faq-notice">{html.escape(turn.widen)} '
+                         f'<button type="button" class="faq-widen">{labels["widen"]}</button></div>')
+        parts.append(quote_html(best, turn, lang))
+        parts.append(editions_html(best, entries, turn, lang))
+        parts.append(related_html(result.hits[1:], turn, lang, "related"))
+    else:
+        parts.append(f'<article class="faq-quote faq-abstain" lang="{lang}">'
+                     f'<div class="faq-quote-question">{labels["abstain"]}</div>{next_steps_html(turn, lang)}'
+                     f'{filters_html(turn, lang)}</article>')
+        parts.append(related_html(result.hits, turn, lang, "possibly"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def message_html(question: str, text: str, turn_id: str = "") -> str:
+    """A turn that is only a message (an error the agent can fix, a filter conflict)."""
     lang = language_of(question)
-    if not result.hits:
-        return [LABELS[lang]["abstain"]]
-    if result.abstained:
-        return [LABELS[lang]["abstain"] + "\n\n" + related_block(result.hits, lang, "possibly")]
-    best, rest = result.hits[0], result.hits[1:]
-    messages = [quote(best, lang)]
-    context = "\n\n".join(p for p in (editions_block(best, searcher, lang), related_block(rest, lang, "related")) if p)
-    if context:
-        messages.append(context)
-    return messages
+    return (f'<section class="faq-turn" data-answer="{html.escape(turn_id)}" lang="{lang}">'
+            f'<div class="faq-asked">{html.escape(question)}</div>'
+            f'<article class="faq-quote faq-message">{text}</article></section>')
+
+
+def reply_text(result: SearchResult, question: str) -> str:
+    """The reply as plain text, for the API's chat endpoint: the quote with its citation, then related questions."""
+    lang = turn_language(result, question)
+    labels = LABELS[lang]
+    lines = list(result.notices)
+    answered = bool(result.hits) and not result.abstained
+    if answered:
+        best = result.hits[0].entry
+        lines += [best.question, "", _copy_data(best, lang)[1]]
+    else:
+        lines.append(labels["abstain"])
+    others = result.hits[1:] if answered else result.hits
+    if others:
+        lines += ["", f"{labels['related' if answered else 'possibly']}:"]
+        lines += [f"- {hit.entry.question} ({citation(hit.entry, lang)})" for hit in others]
+    return "\n".join(lines)
