@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     links.set_defaults(handler=cmd_links)
 
     evaluate = commands.add_parser("eval", help="measure retrieval on the labelled queries, with baselines")
-    evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/queries.jsonl)")
+    evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/labelled.jsonl)")
     evaluate.add_argument("--report", type=Path, help="write eval.json, eval.md and eval.png here")
     evaluate.add_argument("--compare", type=Path, metavar="OLD.json", help="list what changed per query")
     evaluate.add_argument("--fit-abstention", action="store_true",

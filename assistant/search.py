@@ -22,7 +22,7 @@ from assistant.tokenize import corpus_identifiers, normalize, query_identifiers
 MAX_QUERY_CHARS = 500
 MAX_TOP_K = 50
 RRF_K = 10
-# Channel weights, tuned on corpus/eval/queries.jsonl (`faq eval` shows the baselines beside them).
+# Channel weights, tuned on the old labelled queries (tune split of corpus/eval/labelled.jsonl) (`faq eval` shows the baselines beside them).
 # BM25 alone is weak on paraphrases and English, so it nudges the dense ranking rather than leads it.
 WEIGHTS = {"exact": 1.0, "bm25": 0.15, "dense": 1.0}
 RRF_WEIGHTS = {"exact": 2.0, "bm25": 0.2, "dense": 1.0}

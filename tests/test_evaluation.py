@@ -49,11 +49,11 @@ def test_labels_name_entries_and_refuse_a_question_no_entry_asks(tmp_path, entri
     path = tmp_path / "labelled.jsonl"
     row = {"query": "q", "lang": "zh", "kind": "paraphrase", "answers": [{"doc": "sms-faq-2018-pdf.txt",
            "question": entry.question.rstrip("？?")}], "near": [], "split": "heldout"}
-    later = {**row, "query": "r", "answers": [{"doc": "tencent-sms-usage-faq-zh.md", "question": "x"}]}
+    later = {**row, "query": "r", "answers": [{"doc": "tencent-sms-page-not-added-yet-zh.md", "question": "x"}]}
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (row, later)) + "\n", encoding="utf-8")
     first, pending = load_queries(path, entries)
     assert first.groups == (entry.group,) and first.split == "heldout" and first.usable
-    assert pending.unresolved == ("tencent-sms-usage-faq-zh.md",) and not pending.usable
+    assert pending.unresolved == ("tencent-sms-page-not-added-yet-zh.md",) and not pending.usable
     row["answers"][0]["question"] = "一个没有人问过的问题"
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(LabelError, match="no entry"):
