@@ -146,6 +146,8 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
         print(f"note: {notice}", file=sys.stderr)
     if result.abstained:
         print(f"No FAQ entry answers “{result.query}” (confidence {result.confidence:.2f}). Possibly related:")
+    elif result.partial:
+        print(f"Only partly covered: {result.partial} Closest entries:")
     for rank, hit in enumerate(result.hits, 1):
         entry = hit.entry
         src = entry.source
@@ -164,7 +166,7 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
         )
         if hit.edition_note:
             print(f"     note: {hit.edition_note}")
-        if rank == 1 and not result.abstained:
+        if rank == 1 and not result.abstained and not result.partial:
             print("\n".join("     │ " + line for line in entry.answer.splitlines()))
 
 
@@ -335,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     links.set_defaults(handler=cmd_links)
 
     evaluate = commands.add_parser("eval", help="measure retrieval on the labelled queries, with baselines")
-    evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/queries.jsonl)")
+    evaluate.add_argument("--queries", type=Path, help="labelled queries (default: corpus/eval/labelled.jsonl)")
     evaluate.add_argument("--report", type=Path, help="write eval.json, eval.md and eval.png here")
     evaluate.add_argument("--compare", type=Path, metavar="OLD.json", help="list what changed per query")
     evaluate.add_argument("--fit-abstention", action="store_true",

@@ -46,7 +46,11 @@ class Settings:
 
     @property
     def eval_queries_path(self) -> Path:
-        return self.corpus_dir / "eval" / "queries.jsonl"
+        return self.corpus_dir / "eval" / "labelled.jsonl"
+
+    @property
+    def decisive_path(self) -> Path:
+        return self.corpus_dir / "decisive.tsv"
 
 
     @classmethod

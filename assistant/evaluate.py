@@ -15,6 +15,7 @@ import numpy as np
 
 from assistant.abstain import AbstentionModel, Evidence
 from assistant.errors import AssistantError
+from assistant.labels import LabelledQuery, load_queries  # noqa: F401  (re-exported)
 from assistant.search import Searcher
 
 DEPTH = 10
@@ -26,28 +27,20 @@ class Config:
     channels: tuple[str, ...]
     fusion: str = "rrf"
     expand: bool = True
+    rerank: bool = False
+    analysis: bool = True
 
 
-FINAL = Config("final: exact + BM25 + dense, calibrated scores", ("exact", "bm25", "dense"), fusion="score")
+FINAL = Config("final: analysis + channels + rerank", ("exact", "bm25", "dense"), fusion="score", rerank=True)
+NO_RERANK = Config("without rerank: analysis + exact + BM25 + dense", ("exact", "bm25", "dense"), fusion="score")
 BASELINES = (
+    NO_RERANK,
+    Config("previous system: no analysis, no rerank", ("exact", "bm25", "dense"), fusion="score", analysis=False),
     Config("BM25 alone", ("bm25",), expand=False),
     Config("dense alone", ("dense",)),
     Config("BM25 + dense, no glossary, no exact", ("bm25", "dense"), fusion="score", expand=False),
     Config("final channels, RRF fusion", ("exact", "bm25", "dense"), fusion="rrf"),
 )
-
-
-@dataclass(frozen=True)
-class LabelledQuery:
-    query: str
-    lang: str
-    kind: str
-    vendor: str | None
-    groups: tuple[str, ...]  # empty: no entry answers it
-
-    @property
-    def in_corpus(self) -> bool:
-        return bool(self.groups)
 
 
 @dataclass
@@ -59,29 +52,13 @@ class Outcome:
     confidence: float
     top: list[str]  # groups returned, best first
     evidence: Evidence | None = None
+    partial: bool = False  # flagged: the best entry covers the topic, not the ask
 
 
 @dataclass
 class Report:
     configs: dict[str, dict] = field(default_factory=dict)
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
-
-
-def load_queries(path: Path) -> list[LabelledQuery]:
-    if not path.exists():
-        raise AssistantError(f"no labelled queries at {path}")
-    queries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            queries.append(
-                LabelledQuery(data["query"], data["lang"], data["kind"], data.get("vendor"), tuple(data["groups"]))
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AssistantError(f"{path}:{number}: not a labelled query ({exc})") from exc
-    return queries
 
 
 def run(searcher: Searcher, queries: list[LabelledQuery]) -> list[Outcome]:
@@ -91,15 +68,18 @@ def run(searcher: Searcher, queries: list[LabelledQuery]) -> list[Outcome]:
         top = [hit.entry.group or hit.entry.id for hit in result.hits]
         ranks = [i for i, group in enumerate(top, 1) if group in labelled.groups]
         outcomes.append(
-            Outcome(labelled, ranks[0] if ranks else None, ranks, result.abstained, result.confidence, top, evidence)
+            Outcome(labelled, ranks[0] if ranks else None, ranks, result.abstained, result.confidence, top, evidence,
+                    result.partial is not None)
         )
     return outcomes
 
 
 def metrics(outcomes: list[Outcome], abstention: bool = True) -> dict:
     answerable = [o for o in outcomes if o.query.in_corpus]
-    unanswerable = [o for o in outcomes if not o.query.in_corpus]
-    data: dict = {"queries": len(outcomes), "in_corpus": len(answerable), "out_of_corpus": len(unanswerable)}
+    unanswerable = [o for o in outcomes if not o.query.in_corpus and not o.query.near_miss]
+    near = [o for o in outcomes if o.query.near_miss]
+    data: dict = {"queries": len(outcomes), "in_corpus": len(answerable), "out_of_corpus": len(unanswerable),
+                  "near_misses": len(near)}
     if answerable:
         data["recall@1"] = _mean(o.rank == 1 for o in answerable)
         data["recall@5"] = _mean(o.rank is not None and o.rank <= 5 for o in answerable)
@@ -108,11 +88,13 @@ def metrics(outcomes: list[Outcome], abstention: bool = True) -> dict:
         if abstention:
             data["answered@1"] = _mean(o.rank == 1 and not o.abstained for o in answerable)
             data["wrongly_abstained"] = _mean(o.abstained for o in answerable)
+            data["answerable_partial"] = _mean(o.partial and not o.abstained for o in answerable)
     if not abstention:
         return data
     abstained = [o for o in outcomes if o.abstained]
     data["abstention_precision"] = _mean(not o.query.in_corpus for o in abstained) if abstained else None
     data["abstention_recall"] = _mean(o.abstained for o in unanswerable) if unanswerable else None
+    data["near_handled"] = _mean(o.abstained or o.partial for o in near) if near else None
     return data
 
 
@@ -187,7 +169,10 @@ def _query_json(outcome: Outcome) -> dict:
         "query": outcome.query.query,
         "lang": outcome.query.lang,
         "kind": outcome.query.kind,
+        "split": outcome.query.split,
         "groups": list(outcome.query.groups),
+        "near": list(outcome.query.near),
+        "partial": outcome.partial,
         "rank": outcome.rank,
         "abstained": outcome.abstained,
         "confidence": round(outcome.confidence, 4),
@@ -214,7 +199,7 @@ def write_report(directory: Path, data: dict) -> list[Path]:
 
 
 METRIC_COLUMNS = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "answered@1", "wrongly_abstained",
-                  "abstention_precision", "abstention_recall")
+                  "answerable_partial", "abstention_precision", "abstention_recall", "near_handled")
 
 
 def _fmt(value) -> str:
@@ -236,19 +221,28 @@ def markdown(data: dict) -> str:
         f"Index build `{data.get('build_id')}`, embedder `{data.get('embedder')}`, "
         f"{data['configs'][final]['overall']['queries']} queries from `{data.get('queries_file')}`.",
         "",
-        "## Final system and baselines (same run)",
+        "## Held-out split: final system and baselines (same run; nothing was fitted on these queries)",
         "",
-        *table({name: c["overall"] for name, c in data["configs"].items()}, "system"),
+        *table({name: c["heldout"] for name, c in data["configs"].items()}, "system"),
+        "",
+        "## Tuning split (the reranker and thresholds were fitted here: in-sample for the final system)",
+        "",
+        *table({name: c["tune"] for name, c in data["configs"].items()}, "system"),
     ]
+    if "rerank_cv" in data:
+        lines += ["", f"Reranker, grouped cross-validation on the tuning split: {data['rerank_cv']}."]
     if "cross_validated_abstention" in data:
         cv = data["cross_validated_abstention"]
         lines += ["", f"Abstention, {cv['folds']}-fold cross-validated: precision {_fmt(cv['abstention_precision'])}, "
                   f"recall {_fmt(cv['abstention_recall'])}, in-corpus wrongly abstained {_fmt(cv['wrongly_abstained'])}."]
-    for facet, rows in data["configs"][final]["breakdown"].items():
-        lines += ["", f"## Final system by {facet}", "", *table(rows, facet)]
-    misses = [q for q in data["queries"] if (q["groups"] and q["rank"] != 1) or (q["groups"] and q["abstained"])
-              or (not q["groups"] and not q["abstained"])]
-    lines += ["", f"## Misses of the final system ({len(misses)})", ""]
+    for split in ("heldout", "tune"):
+        for facet, rows in data["configs"][final]["breakdown"][split].items():
+            lines += ["", f"## Final system by {facet}, {split} split", "", *table(rows, facet)]
+    # Held-out misses are not listed: reading them would be tuning on them.
+    misses = [q for q in data["queries"] if q["split"] == "tune" and (
+        (q["groups"] and q["rank"] != 1) or (q["groups"] and q["abstained"])
+        or (not q["groups"] and not q["abstained"] and not q["partial"]))]
+    lines += ["", f"## Misses of the final system on the tuning split ({len(misses)})", ""]
     lines += [f"- `{q['query']}` ({q['kind']}): rank {q['rank']}, abstained {q['abstained']}, "
               f"confidence {q['confidence']}" for q in misses]
     if "compare" in data:

@@ -97,7 +97,9 @@ def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     """Hashes of everything a build reads from the corpus directory."""
     manifest = load_corpus_manifest(settings.manifest_path)
     paths = [settings.manifest_path, *(file.path for doc in manifest.documents for file in doc.files)]
-    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json")
+    # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
+    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
+                settings.eval_queries_path, settings.decisive_path)
     paths += [p for p in optional if p.exists()]
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
@@ -278,6 +280,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
         (staging / "manifest.json").write_text(
             json.dumps(index_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
+        _build_reranker(settings, staging, entries, tokenizer, embedder, cache, log)
         final = builds / build_id
         staging.rename(final)
     except BaseException:
@@ -287,6 +290,17 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     _prune(builds, keep=build_id)
     log(f"published build {build_id} in {final}")
     return final
+
+
+def _build_reranker(settings, staging: Path, entries, tokenizer, embedder, cache, log) -> None:
+    """The build's rerank folder: answer-sentence vectors, field tokens, the model learned on the tune split."""
+    from assistant.rerank_build import train_into_build, write_inputs
+
+    folder = staging / "rerank"
+    count = write_inputs(folder, entries, tokenizer, lambda texts: cache.embed(embedder, texts)[0],
+                         settings.decisive_path)
+    log(f"rerank inputs: {count} answer sentences embedded")
+    log(train_into_build(settings, load_build(staging, settings), embedder))
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -395,6 +409,12 @@ def load_index(settings: Settings) -> LoadedIndex:
         raise StaleIndexError(
             f"the corpus changed since the index was built ({', '.join(stale)}): {BUILD_HINT}"
         )
+    return load_build(build, settings)
+
+
+def load_build(build: Path, settings: Settings) -> LoadedIndex:
+    """One build's files, verified against its manifest."""
+    manifest = _read_manifest(build)
     for name, expected in manifest["files"].items():
         path = build / name
         if not path.exists() or sha256_file(path) != expected:

@@ -14,13 +14,15 @@ from assistant.errors import AssistantError
 from assistant.excerpt import informative_excerpt
 from assistant.glossary import Glossary
 from assistant.index import LoadedIndex, check_embedder
+from assistant.query_analysis import AnalysedQuery, analyse
+from assistant.rerank import Candidate, Reranker
 from assistant.safe_text import clean_text
 from assistant.tokenize import corpus_identifiers, normalize, query_identifiers
 
 MAX_QUERY_CHARS = 500
 MAX_TOP_K = 50
 RRF_K = 10
-# Channel weights, tuned on corpus/eval/queries.jsonl (`faq eval` shows the baselines beside them).
+# Channel weights, tuned on the old labelled queries (tune split of corpus/eval/labelled.jsonl) (`faq eval` shows the baselines beside them).
 # BM25 alone is weak on paraphrases and English, so it nudges the dense ranking rather than leads it.
 WEIGHTS = {"exact": 1.0, "bm25": 0.15, "dense": 1.0}
 RRF_WEIGHTS = {"exact": 2.0, "bm25": 0.2, "dense": 1.0}
@@ -29,6 +31,8 @@ CHANNELS = ("exact", "bm25", "dense")
 FUSIONS = ("rrf", "score")
 # A query that names one vendor ("阿里云…") keeps the other vendor's entries, ranked lower.
 VENDOR_NOT_NAMED = 0.5
+# A long message is searched whole (greetings dropped); its asking sentence adds this share of BM25 score.
+ASK_BM25 = 0.5
 
 
 class QueryError(AssistantError, ValueError):
@@ -62,10 +66,13 @@ class SearchResult:
     hits: list[Hit]
     confidence: float
     notices: list[str] = field(default_factory=list)
+    # The best entry covers the topic but not the ask: what it covers and what it does not.
+    partial: str | None = None
 
     def to_json(self) -> dict:
         data = {"query": self.query, "abstained": self.abstained, "hits": [h.to_json() for h in self.hits]}
         data["confidence"] = round(self.confidence, 4)
+        data["partial"] = self.partial
         if self.notices:
             data["notices"] = self.notices
         return data
@@ -81,6 +88,7 @@ class ChannelScores:
     query_tokens: list[str]
     known_tokens: int
     offtopic: float  # best cosine to a question the corpus does not answer
+    vector: np.ndarray | None = None  # the query's embedding
 
 
 class Searcher:
@@ -93,6 +101,8 @@ class Searcher:
         fusion: str = "score",
         expand: bool = True,
         abstention: AbstentionModel | None = None,
+        reranker: Reranker | None = None,
+        analysis: bool = True,
     ) -> None:
         if unknown := set(channels) - set(CHANNELS):
             raise ValueError(f"unknown channels {sorted(unknown)}; valid: {', '.join(CHANNELS)}")
@@ -106,6 +116,9 @@ class Searcher:
         self.fusion = fusion
         self.expand = expand
         self.abstention = abstention or AbstentionModel.default(self.embedder.id)
+        self.reranker = reranker
+        self.analysis = analysis
+        self.reranker_depth = 30
         entries = index.entries
         self._vendors = sorted({e.vendor for e in entries})
         self._vendor_names = {
@@ -165,21 +178,65 @@ class Searcher:
         self, query: str, top_k: int = 5, vendor: str | None = None, edition: str | None = None
     ) -> tuple[SearchResult, Evidence]:
         query, notices = self.validate(query, top_k, vendor, edition)
-        scores = self.channel_scores(query)
+        analysed, scores, units, ranked_channels, allowed, named = self._retrieve(query, vendor, edition)
+        evidence = self._evidence(scores, ranked_channels, units, allowed)
+        partial = None
+        if self.reranker is not None and self.reranker.model is not None and units:
+            units, confidence, abstained, partial = self._rerank(analysed, scores, units, named)
+        else:
+            confidence = self.abstention.confidence(evidence)
+            abstained = confidence < self.abstention.threshold
+        hits = [self._hit(rows, score, ranked_channels, query_language(query)) for rows, score in units[:top_k]]
+        return SearchResult(query, abstained, hits, confidence, notices, partial), evidence
+
+    def analyse(self, query: str) -> AnalysedQuery:
+        if not self.analysis:
+            return AnalysedQuery(query, query)
+        return analyse(query, self.index.tokenizer, self._vocabulary, self.glossary)
+
+    def _retrieve(self, query: str, vendor: str | None, edition: str | None):
+        analysed = self.analyse(query)
+        scores = self.channel_scores(analysed.focus, context=analysed.ask if analysed.is_long else None)
+        analysed.vector = scores.vector
+        analysed.offtopic_margin = float(scores.dense.max(initial=0.0)) - scores.offtopic
         allowed = np.array(
             [(not vendor or e.vendor == vendor) and (edition in (None, "latest", "all") or e.doc == edition)
              for e in self.index.entries]
         )
         ranked_channels = {name: self._rank(getattr(scores, name), allowed) for name in self.channels}
         fused = self._fuse(scores, ranked_channels, allowed)
-        if not vendor and (named := self._vendor_named(query)):
+        named = self._vendor_named(query)
+        if not vendor and named:
             fused[[e.vendor != named for e in self.index.entries]] *= VENDOR_NOT_NAMED
         units = self._units(fused, allowed, grouped=edition in (None, "latest"))
-        evidence = self._evidence(scores, ranked_channels, units, allowed)
-        confidence = self.abstention.confidence(evidence)
-        abstained = confidence < self.abstention.threshold
-        hits = [self._hit(rows, score, ranked_channels, query_language(query)) for rows, score in units[:top_k]]
-        return SearchResult(query, abstained, hits, confidence, notices), evidence
+        return analysed, scores, units, ranked_channels, allowed, named
+
+    def candidates(self, query: str) -> tuple[AnalysedQuery, list[Candidate], str | None]:
+        """The fused, grouped candidates before reranking (what the reranker learns from)."""
+        query, _ = self.validate(query, 1, None, None)
+        analysed, scores, units, _, _, named = self._retrieve(query, None, None)
+        return analysed, self._candidates(scores, units[: self.reranker_depth]), named
+
+    def _candidates(self, scores: ChannelScores, units) -> list[Candidate]:
+        return [
+            Candidate(self.index.entries[rows[0]].group or self.index.entries[rows[0]].id, rows, float(score),
+                      float(scores.dense[rows].max()), float(scores.bm25[rows].max()), float(scores.exact[rows].max()))
+            for rows, score in units
+        ]
+
+    def _rerank(self, analysed: AnalysedQuery, scores: ChannelScores, units, named):
+        """Reorder the units by the reranker; its verdict decides abstention and partial matches."""
+        depth = self.reranker_depth
+        ranked = self.reranker.rerank(analysed, self._candidates(scores, units[:depth]), named)
+        verdict = self.reranker.judge(ranked)
+        model = self.reranker.model
+        exact = bool(analysed.identifiers) and ranked[0].exact > 0
+        abstained = verdict["abstain"] >= model.abstain_at and not exact
+        partial = None
+        if not abstained and not exact and verdict["partial"] >= model.partial_at:
+            partial = self.reranker.partial_notice(analysed, ranked[0])
+        units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
+        return units, verdict["answer"], abstained, partial
 
     def _vendor_named(self, query: str) -> str | None:
         """The one vendor a query names ("阿里云…", "Tencent Cloud…"), if any."""
@@ -187,7 +244,8 @@ class Searcher:
         named = {slug for slug, names in self._vendor_names.items() if any(n in folded for n in names)}
         return named.pop() if len(named) == 1 else None
 
-    def channel_scores(self, query: str) -> ChannelScores:
+    def channel_scores(self, query: str, context: str | None = None) -> ChannelScores:
+        """Scores of each channel; `context`, the ask of a long message, adds to BM25 only."""
         n = len(self.index.entries)
         tokens = self.index.tokenizer.tokens(query)
         exact = np.zeros(n, dtype=np.float32)
@@ -205,6 +263,10 @@ class Searcher:
             known = [t for t in expanded if t in self._vocabulary]
             if known:
                 bm25 = np.asarray(self.index.bm25.get_scores(known), dtype=np.float32)
+            if context:
+                known = [t for t in self.index.tokenizer.tokens(context) if t in self._vocabulary]
+                if known:
+                    bm25 += ASK_BM25 * np.asarray(self.index.bm25.get_scores(known), dtype=np.float32)
         dense = np.zeros(n, dtype=np.float32)
         vector = None
         if "dense" in self.channels:
@@ -214,7 +276,7 @@ class Searcher:
             np.maximum.at(dense, rows, similarities[0])
         known_tokens = sum(1 for t in tokens if t in self._vocabulary)
         offtopic = float((self.index.offtopic @ vector[0]).max()) if vector is not None and len(self.index.offtopic) else 0.0
-        return ChannelScores(exact, bm25, dense, tokens, known_tokens, offtopic)
+        return ChannelScores(exact, bm25, dense, tokens, known_tokens, offtopic, vector[0] if vector is not None else None)
 
     @staticmethod
     def _rank(values: np.ndarray, allowed: np.ndarray) -> dict[int, int]:
@@ -303,4 +365,7 @@ def open_searcher(settings, model: str | None = None, **options) -> Searcher:
 
     index = load_index(settings)
     embedder = load_embedder(model or index.manifest["embedder"]["spec"])
-    return Searcher(index, embedder, Glossary.load(settings.glossary_path), **options)
+    glossary = Glossary.load(settings.glossary_path)
+    if "reranker" not in options:
+        options["reranker"] = Reranker.load(index, glossary)
+    return Searcher(index, embedder, glossary, **options)

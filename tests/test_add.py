@@ -50,10 +50,12 @@ def test_the_copy_holds_the_165_groups_as_they_were(corpus):
 
 
 def test_labelled_queries_name_existing_groups(entries):
+    from assistant.labels import load_queries
+
     groups = {e.group for e in entries}
-    queries = [json.loads(line) for line in (PROJECT_ROOT / "corpus/eval/queries.jsonl").read_text().splitlines()]
-    named = {g for q in queries for g in q.get("groups", [])}
-    assert named and named <= groups
+    queries = load_queries(PROJECT_ROOT / "corpus/eval/labelled.jsonl", entries)
+    named = {g for q in queries for g in q.groups}
+    assert named and named <= groups and all(q.usable for q in queries)
 
 
 def test_add_keeps_every_group_and_records_the_new_ones(corpus):

@@ -99,17 +99,20 @@ def test_build_if_needed_skips_an_up_to_date_index(built):
 
 def test_eval_reports_metrics_baselines_and_compares(built, tmp_path):
     queries = tmp_path / "queries.jsonl"
-    lines = (PROJECT_ROOT / "corpus" / "eval" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    queries.write_text("\n".join(lines[:12] + lines[-4:]) + "\n", encoding="utf-8")
+    lines = (PROJECT_ROOT / "corpus" / "eval" / "labelled.jsonl").read_text(encoding="utf-8").splitlines()
+    heldout = [line for line in lines if '"split": "heldout"' in line and ".md" not in line]
+    queries.write_text("\n".join(lines[:12] + heldout[:4]) + "\n", encoding="utf-8")
     report = tmp_path / "report"
     done = faq(built, "eval", "--queries", str(queries), "--report", str(report))
     assert done.returncode == 0, done.stderr
-    for name in ("recall@1", "mrr@10", "ndcg@10", "BM25 alone", "dense alone", "by lang", "by kind", "by vendor"):
+    for name in ("recall@1", "mrr@10", "ndcg@10", "BM25 alone", "dense alone", "by lang", "by kind", "by vendor",
+                 "HELD-OUT", "TUNING", "without rerank", "near_handled"):
         assert name in done.stdout
     data = json.loads((report / "eval.json").read_text(encoding="utf-8"))
-    assert len(data["configs"]) == 5 and len(data["queries"]) == 16
+    assert len(data["configs"]) == 7 and len(data["queries"]) == 16
+    assert data["configs"][data["final"]]["heldout"]["queries"] == 4
     assert (report / "eval.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Final system and baselines" in (report / "eval.md").read_text(encoding="utf-8")
+    assert "Held-out split: final system and baselines" in (report / "eval.md").read_text(encoding="utf-8")
     old = data
     old["queries"][0]["rank"] = None  # pretend the first query used to miss
     (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
@@ -122,3 +125,4 @@ def test_bench_prints_search_beside_embedding(built):
     done = faq(built, "bench", "--quick")
     assert done.returncode == 0, done.stderr
     assert "query embedding only" in done.stdout and "p95 ratio search / embedding" in done.stdout
+    assert "analysis + rerank" in done.stdout

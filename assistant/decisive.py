@@ -1,0 +1,64 @@
+"""Decisive words (corpus/decisive.tsv): concepts that exclude each other within a facet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from assistant.errors import CorpusError
+from assistant.tokenize import normalize
+
+
+class Concept(NamedTuple):
+    facet: str
+    name: str
+
+
+class DecisiveWords:
+    def __init__(self, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        self._patterns = [
+            (Concept(facet, name), re.compile("|".join(_pattern(p) for p in phrases)))
+            for facet, name, phrases in rows
+        ]
+
+    @classmethod
+    def load(cls, path: Path) -> "DecisiveWords":
+        if not path.exists():
+            return cls([])
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#") or line.startswith("facet\t"):
+                continue
+            columns = line.split("\t")
+            if len(columns) != 3:
+                raise CorpusError(f"{path}:{number}: expected facet, concept and phrases, tab-separated")
+            phrases = tuple(p.strip() for p in columns[2].split("|") if p.strip())
+            rows.append((columns[0].strip(), columns[1].strip(), phrases))
+        return cls(rows)
+
+    def concepts(self, text: str) -> frozenset[Concept]:
+        folded = normalize(text)
+        return frozenset(concept for concept, pattern in self._patterns if pattern.search(folded))
+
+
+def _pattern(phrase: str) -> str:
+    folded = re.escape(normalize(phrase))
+    return rf"(?<![a-z0-9]){folded}(?![a-z0-9])" if phrase.isascii() else folded
+
+
+def compare(query: frozenset[Concept], question: frozenset[Concept], answer: frozenset[Concept]) -> tuple[int, int, int, list[str]]:
+    """(agreeing facets, conflicting facets, query concepts the entry never mentions, their names)."""
+    agree = conflict = 0
+    missing: list[str] = []
+    for facet in {c.facet for c in query}:
+        asked = {c for c in query if c.facet == facet}
+        offered = {c for c in question if c.facet == facet}
+        if asked & offered:
+            agree += 1
+        elif offered:
+            conflict += 1
+    for concept in query:
+        if concept not in question and concept not in answer:
+            missing.append(concept.name)
+    return agree, conflict, len(missing), sorted(missing)

@@ -1,0 +1,107 @@
+"""Query analysis: the ask inside a long customer message, and the query's words in both languages.
+
+A pasted message ("您好，我们是做电商的……最近用户反馈验证码收不到……请问是什么原因？谢谢") is searched
+by its focus: the sentence that asks (question mark, 怎么/如何/为什么/能否/吗, how/why/can/does), the
+sentences that carry an error code or API name, and, when the ask itself says little ("怎么办？"),
+the sentence before it. Greetings and thanks are dropped. Short queries are their own focus.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.glossary import Glossary
+from assistant.tokenize import Tokenizer, normalize, query_identifiers
+
+LONG_QUERY_CHARS = 60  # below this a query is its own focus
+SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]*|[。！？!?；;]+")
+ENGLISH_SENTENCE_RE = re.compile(r"(?<=[a-z0-9)\"']\.)\s+(?=[A-Za-z])")
+ASK_ZH = ("怎么", "怎样", "如何", "为什么", "为何", "能否", "能不能", "可否", "可不可以", "是否", "有没有",
+          "是不是", "会不会", "多少", "多久", "哪些", "哪里", "哪个", "什么", "啥", "咋", "吗", "么", "呢",
+          "请问", "求助", "想问", "想知道", "麻烦看下")
+ASK_EN_RE = re.compile(
+    r"^\s*(how|why|what|when|where|which|who|can|could|does|do|did|is|are|will|would|should|may)\b"
+    r"|\b(is there|are there|how do|how can|how to|why does|why is|can i|can we|do you|does it|"
+    r"i want to know|i'd like to know|wondering|please advise|any idea)\b"
+)
+GREETING_RE = re.compile(
+    r"^\s*(你好|您好|hi|hello|hey|dear\b.*|客服你好|在吗|谢谢|感谢|多谢|thanks|thank you|thx|regards|best|"
+    r"辛苦了|麻烦了|急|急急急|拜托|cheers)[\s,，!！。.~]*$"
+)
+
+LEADING_GREETING_RE = re.compile(r"^\s*(你好|您好|客服你好|hi|hello|hey|dear [a-z ]{0,20}?|hi team|hello team)[\s,，!！:：~]+",
+                                 re.IGNORECASE)
+
+
+@dataclass
+class AnalysedQuery:
+    """What the pipeline searches by: the full text, its focus, and the words that decide."""
+
+    text: str
+    focus: str  # what the channels search: the message without greetings and thanks
+    ask: str = ""  # the sentence(s) that ask; the reranker checks their words against each entry
+    identifiers: set[str] = field(default_factory=set)
+    expansions: list[str] = field(default_factory=list)  # glossary terms the query's words bring in
+    vector: np.ndarray | None = None  # embedding of the focus
+    offtopic_margin: float = 0.0  # best entry cosine minus best off-topic question cosine
+
+    def __post_init__(self) -> None:
+        self.ask = self.ask or self.focus
+
+    @property
+    def is_long(self) -> bool:
+        return self.ask != self.text
+
+    @property
+    def english(self) -> bool:
+        letters = sum(c.isascii() and c.isalpha() for c in self.text)
+        cjk = sum("\u4e00" <= c <= "\u9fff" for c in self.text)
+        return letters > 3 * cjk
+
+
+def sentences(text: str) -> list[str]:
+    pieces = []
+    for piece in SENTENCE_RE.findall(text):
+        pieces.extend(ENGLISH_SENTENCE_RE.split(piece))
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def ask_score(sentence: str) -> int:
+    folded = normalize(sentence)
+    score = 0
+    if "?" in folded:
+        score += 3
+    if any(marker in folded for marker in ASK_ZH) or ASK_EN_RE.search(folded):
+        score += 2
+    if query_identifiers(sentence):
+        score += 3
+    return score
+
+
+def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> tuple[str, str]:
+    """(the message without greetings, the part that asks); both the whole text when short."""
+    if len(text) < LONG_QUERY_CHARS:
+        return text, text
+    parts = [LEADING_GREETING_RE.sub("", s) for s in sentences(text) if not GREETING_RE.match(normalize(s))]
+    parts = [s for s in parts if s.strip()]
+    if len(parts) <= 1:
+        return (parts[0], parts[0]) if parts else (text, text)
+
+    def known(sentence: str) -> int:
+        return sum(1 for t in tokenizer.tokens(sentence) if t in vocabulary)
+
+    scores = [ask_score(s) * 2 + min(known(s), 4) for s in parts]
+    best = max(range(len(parts)), key=lambda i: (scores[i], i))
+    chosen = {best}
+    if known(parts[best]) < 3 and best > 0:
+        chosen.add(best - 1)  # "怎么办？" needs the sentence that says what happened
+    chosen |= {i for i, s in enumerate(parts) if query_identifiers(s)}
+    return " ".join(parts), " ".join(parts[i] for i in sorted(chosen))
+
+
+def analyse(text: str, tokenizer: Tokenizer, vocabulary, glossary: Glossary) -> AnalysedQuery:
+    focus, ask = find_focus(text, tokenizer, vocabulary)
+    return AnalysedQuery(text, focus, ask, query_identifiers(text), glossary.expansions(ask))

@@ -1,0 +1,121 @@
+"""The second-stage ranker: stored with the build, learned on the tune split only, decisive words, partial matches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from assistant.decisive import DecisiveWords, compare
+from assistant.errors import AssistantError
+from assistant.labels import load_queries
+from assistant.query_analysis import AnalysedQuery
+from assistant.rerank import FEATURES, FOLDER, VERDICTS, Candidate, Reranker, RerankError
+from assistant.search import Searcher, open_searcher
+
+
+def test_the_build_stores_a_versioned_model_with_its_feature_spec_and_hashes(built, searcher):
+    folder = searcher.index.path / FOLDER
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert manifest["model"] is True and manifest["features"] == list(FEATURES) == model["features"]
+    assert {"model.txt", "verdict.txt", "model.json", "sentence_vectors.npy", "memory_vectors.npy"} <= set(manifest["files"])
+    assert searcher.reranker.model is not None and "lightgbm" in model["info"]["library"]
+    assert model["info"]["cv"]["grouped_by"] == "target entry"
+    assert 0 < model["abstain_at"] <= 1 and 0 < model["partial_at"] <= 1 and model["verdicts"] == list(VERDICTS)
+
+
+def test_the_model_learned_from_tuning_queries_only(built, searcher):
+    queries = load_queries(built.eval_queries_path, searcher.index.entries)
+    tune = [q for q in queries if q.split == "tune" and q.usable]
+    memory = searcher.reranker.data.memory
+    assert len(memory.answers) == len(tune) < len(queries)
+    assert [list(q.groups) for q in tune] == memory.answers
+    assert searcher.reranker.model.info["trained_on"] == f"tune split, {len(tune)} queries"
+
+
+def test_a_damaged_rerank_file_is_a_typed_error_that_says_rebuild(built, tmp_path):
+    import dataclasses
+
+    copy = tmp_path / "index"
+    shutil.copytree(built.index_dir, copy)
+    damaged = dataclasses.replace(built, index_dir=copy)
+    build = copy / "builds" / (copy / "current").read_text(encoding="utf-8").strip()
+    (build / FOLDER / "model.txt").write_text("tree\n", encoding="utf-8")
+    with pytest.raises(RerankError, match="faq build") as raised:
+        open_searcher(damaged)
+    assert isinstance(raised.value, AssistantError)
+
+
+def test_decisive_words_agree_and_conflict_within_a_facet(settings):
+    words = DecisiveWords.load(settings.decisive_path)
+    query = words.concepts("已审核通过的签名可以修改吗")
+    about_qualifications = words.concepts("已审核通过的资质可以修改吗？")
+    about_signatures = words.concepts("短信签名是否可以修改？")
+    agree, conflict, missing, names = compare(query, about_qualifications, frozenset())
+    assert conflict == 1 and "签名" in names
+    agree, conflict, missing, names = compare(query, about_signatures, frozenset())
+    assert conflict == 0 and missing == 0 and agree >= 2
+    assert {c.name for c in words.concepts("Is calling the API itself charged?")} >= {"接口", "计费"}
+
+
+def test_features_are_one_row_of_the_spec_per_candidate(searcher):
+    analysed, candidates, named = searcher.candidates("how long does signature review take")
+    x = searcher.reranker.features(analysed, candidates, named)
+    assert x.shape == (len(candidates), len(FEATURES)) and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("query, wanted", [
+    ("can an approved signature be changed", "签名"),
+    ("已审核通过的签名可以修改吗", "签名"),
+])
+def test_the_decisive_word_picks_the_entry(searcher, query, wanted):
+    result = searcher.search(query)
+    assert wanted in result.hits[0].entry.question and not result.abstained
+
+
+def test_the_reranker_reorders_only_its_depth_and_sets_probabilities(searcher):
+    analysed, candidates, named = searcher.candidates("短信签名可以修改吗")
+    ranked = searcher.reranker.rerank(analysed, list(candidates), named)
+    assert sorted(c.group for c in ranked) == sorted(c.group for c in candidates)
+    probabilities = [c.probability for c in ranked]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_a_covered_topic_with_an_uncovered_ask_is_flagged_partial(searcher):
+    entries = searcher.index.entries
+    row = next(i for i, e in enumerate(entries) if "个人用户怎么申请签名" in e.question)
+    query = AnalysedQuery("企业签名在国际短信里怎么申请", "企业签名在国际短信里怎么申请")
+    candidate = Candidate(entries[row].group, [row], 1.0, 0.9, 1.0, 0.0)
+    notice = searcher.reranker.partial_notice(query, candidate)
+    assert entries[row].question in notice and "国际" in notice
+    english = AnalysedQuery("how do companies apply for an international signature", "x")
+    english.ask = english.text
+    assert searcher.reranker.partial_notice(english, candidate).startswith("The FAQ covers")
+
+
+def test_the_verdict_is_a_probability_over_answer_partial_abstain(searcher):
+    analysed, candidates, named = searcher.candidates("短信签名可以修改吗")
+    verdict = searcher.reranker.judge(searcher.reranker.rerank(analysed, candidates, named))
+    assert set(verdict) == set(VERDICTS) and abs(sum(verdict.values()) - 1) < 1e-6
+    assert verdict["answer"] > verdict["abstain"]
+
+
+def test_search_results_always_carry_the_partial_key(searcher):
+    data = searcher.search("短信签名可以修改吗").to_json()
+    assert "partial" in data and {"query", "abstained", "hits", "confidence"} <= set(data)
+
+
+def test_a_build_without_labelled_queries_searches_without_a_reranker(tmp_path, cache_dir):
+    from assistant.index import build_index
+    from helpers import small_settings
+
+    small = small_settings(tmp_path, cache_dir)
+    build_index(small, log=lambda message: None)
+    searcher = open_searcher(small)
+    assert searcher.reranker.model is None
+    result = searcher.search("1014错误怎么处理")
+    assert "1014" in result.hits[0].entry.question and result.partial is None
+    assert isinstance(searcher, Searcher) and isinstance(searcher.reranker, Reranker)
