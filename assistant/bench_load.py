@@ -23,7 +23,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.embed_batching import MAX_BATCH
 from assistant.errors import AssistantError
-from assistant.evaluate import load_queries
+from assistant.labels import query_texts
 from assistant.web.workers import default_workers, embedder_threads
 
 MAX_CLIENTS = 200
@@ -53,7 +53,7 @@ def check_options(clients: int, seconds: float, url: str | None) -> None:
 
 def query_stream(settings: Settings, seed: int = 7) -> list[str]:
     """Distinct questions (pairs of labelled queries), so the server's query-vector cache cannot flatter it."""
-    queries = [q.query for q in load_queries(settings.eval_queries_path)]
+    queries = query_texts(settings.eval_queries_path)
     pairs = [f"{a} {b}" for a in queries for b in queries[:40] if a != b]
     random.Random(seed).shuffle(pairs)
     return pairs

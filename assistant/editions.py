@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.entry import FaqEntry
-from assistant.text import content_chars, identifiers
+from assistant.text import API_NAME_RE, content_chars, identifiers
 
 URL_IN_PARENS_RE = re.compile(r"\s*\((https?://[^)]*)\)")
 # Two spellings of one word, not a change of the answer.
 SPELLING_VARIANTS = (("模版", "模板"),)
 CJK_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+ENGLISH_WORD_RE = re.compile(r"[A-Za-z]{2,}")
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 LANGUAGE_NAMES = {"zh": "Chinese 中文", "en": "English 英文"}
 
@@ -97,9 +98,12 @@ def describe_members(group: EditionGroup) -> None:
         ]
 
 
-def query_language(text: str) -> str:
-    """zh for a question with Chinese characters in it, en otherwise."""
-    return "zh" if CJK_RE.search(text) else "en"
+def query_language(text: str) -> str | None:
+    """zh for a question with Chinese characters, en for one with English words, None for a bare code or API name."""
+    if CJK_RE.search(text):
+        return "zh"
+    words = ENGLISH_WORD_RE.findall(API_NAME_RE.sub(" ", text))
+    return "en" if words else None
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ class Pick:
     note: str | None = None  # a newer edition in another language, and whether it says something else
 
 
-def pick_member(members: list[FaqEntry], language: str) -> Pick:
+def pick_member(members: list[FaqEntry], language: str | None) -> Pick:
     """The member to show an asker of `language`: the newest in that language, else the newest of all.
 
     `members` are newest first. When a newer edition in another language exists, the note says so,

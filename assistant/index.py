@@ -229,6 +229,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     builds.mkdir(parents=True, exist_ok=True)
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+    cache = None
     try:
         tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
         corpus_tokens = [tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in tqdm(entries, desc="tokenizing")]
@@ -243,10 +244,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
                 rows.append(row)
         cache = EmbeddingCache(settings.cache_dir / "embeddings", embedder.id)
         offtopic = _read_lines(settings.offtopic_path)
-        try:
-            vectors, embedded = cache.embed(embedder, texts + offtopic)
-        finally:
-            cache.close()
+        vectors, embedded = cache.embed(embedder, texts + offtopic)
         vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
         log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
         np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
@@ -286,6 +284,9 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if cache is not None:
+            cache.close()  # after the reranker, which embeds answer sentences through it
     _publish(settings.index_dir, build_id)
     _prune(builds, keep=build_id)
     log(f"published build {build_id} in {final}")

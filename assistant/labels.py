@@ -83,6 +83,13 @@ class EntryResolver:
         return group in self._groups
 
 
+def query_texts(path: Path) -> list[str]:
+    """The labelled queries' texts alone (for load tests), without resolving their labels."""
+    if not path.exists():
+        raise LabelError(f"no labelled queries at {path}")
+    return [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def load_queries(path: Path, entries: list[FaqEntry]) -> list[LabelledQuery]:
     """Every labelled query, its labels resolved against `entries`."""
     if not path.exists():

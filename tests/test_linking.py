@@ -97,6 +97,7 @@ def test_query_language():
     assert query_language("How do I add a signature?") == "en"
     assert query_language("签名怎么申请") == "zh"
     assert query_language("SMS 签名") == "zh"
+    assert query_language("1014") is None and query_language("FailedOperation.SignatureIncorrectOrUnapproved") is None
 
 
 def test_an_english_asker_gets_the_english_edition_and_a_note_on_the_newer_chinese_one():
