@@ -128,6 +128,7 @@ class Searcher:
         }
         self._docs = list(dict.fromkeys(e.doc for e in entries))
         self._entry_ids = [identifiers_of(e) for e in entries]
+        self._known_identifiers = set().union(*(in_text for _, in_text in self._entry_ids))
         self._vocabulary = index.bm25.vocab_dict
         self._by_id = {e.id: e for e in entries}
         self._groups: dict[str, list[int]] = {}
@@ -231,7 +232,9 @@ class Searcher:
         verdict = self.reranker.judge(ranked)
         model = self.reranker.model
         exact = bool(analysed.identifiers) and ranked[0].exact > 0
-        abstained = verdict["abstain"] >= model.abstain_at and not exact
+        # A code the corpus knows, asked under filters that hide every entry carrying it: nothing here answers.
+        code_hidden = bool(set(analysed.identifiers) & self._known_identifiers) and ranked[0].exact <= 0
+        abstained = (verdict["abstain"] >= model.abstain_at and not exact) or code_hidden
         partial = None
         if not abstained and not exact and verdict["partial"] >= model.partial_at:
             partial = self.reranker.partial_notice(analysed, ranked[0])
