@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from assistant.embed import load_embedder
-from assistant.embed_batching import BatchingEmbedder
+from assistant.embed_batching import BatchingEmbedder, FairTurns
 
 
 class Recording:
@@ -69,3 +70,51 @@ def test_an_embedder_error_reaches_every_waiter_and_none_hangs(embedder):
         for future in futures:
             with pytest.raises(RuntimeError, match="embedder down"):
                 future.result(timeout=30)
+
+
+def _until(condition, message: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.005)
+
+
+def test_turns_go_to_the_oldest_request_first_and_a_paused_one_comes_back_before_younger_ones():
+    turns = FairTurns()
+    order: list[str] = []
+    first_running = threading.Event()
+
+    def request(name: str) -> None:
+        with turns.turn():
+            order.append(name)
+            if name == "1":
+                first_running.set()
+                _until(lambda: turns.waiting == 5, "the paused request never queued again")  # it and 2-5
+
+    with turns.turn():  # the oldest request
+        threads = []
+        for i in range(1, 6):
+            threads.append(threading.Thread(target=request, args=(str(i),)))
+            threads[-1].start()
+            _until(lambda: turns.waiting == i, f"request {i} never queued")
+        with turns.turn():  # nested: the same turn, no deadlock
+            pass
+        with turns.paused():  # as while waiting for an embedding batch: the next oldest runs
+            assert first_running.wait(30)
+        order.append("0 again")
+    for thread in threads:
+        thread.join(30)
+    assert order == ["1", "0 again", "2", "3", "4", "5"]
+
+
+def test_a_search_waiting_for_its_embedding_lets_the_next_one_join_the_batch(embedder):
+    recording = Recording(embedder)
+    batched = BatchingEmbedder(recording, window=5.0, max_batch=2)
+
+    def search(text):
+        with batched.turns.turn():  # both hold the single turn, except while waiting for the batch
+            return batched.embed_queries([text])[0]
+
+    with ThreadPoolExecutor(2) as pool:
+        vectors = list(pool.map(search, ["短信签名审核要多久", "如何开发票"]))
+    assert recording.calls == [2] and len(vectors) == 2

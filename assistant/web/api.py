@@ -86,10 +86,11 @@ def create_api(service: Service) -> FastAPI:
         return await anyio.to_thread.run_sync(function, *args, limiter=pool[0])
 
     def run_search(request: SearchRequest) -> dict:
-        searcher = service.searcher
-        result = service.search(request.q, request.top_k, request.vendor, request.edition, surface="api",
-                                searcher=searcher)
-        data = result.to_json()
+        with service.turn():
+            searcher = service.searcher
+            result = service.search(request.q, request.top_k, request.vendor, request.edition, surface="api",
+                                    searcher=searcher)
+            data = result.to_json()
         data["build_id"] = searcher.index.build_id
         return data
 

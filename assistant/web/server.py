@@ -15,7 +15,7 @@ from assistant.config import Settings  # noqa: E402
 from assistant.web.api import create_api  # noqa: E402
 from assistant.web.gradio_guard import guard_gradio_mounts  # noqa: E402
 from assistant.web.security import embed_origins  # noqa: E402
-from assistant.web.service import Service  # noqa: E402
+from assistant.web.service import Service, settle_heap  # noqa: E402
 from assistant.web.source_view import add_source_view  # noqa: E402
 from assistant.web.ui import CSS, build_ui  # noqa: E402
 from assistant.web.workers import default_workers, embedder_threads  # noqa: E402
@@ -35,6 +35,7 @@ def create_app(settings: Settings, allow_embed: list[str] | None = None, root_pa
                         footer_links=[], **theme_options)
     gr.mount_gradio_app(app, build_ui(service), path="", root_path=root_path, footer_links=[], **theme_options)
     guard_gradio_mounts(app)
+    settle_heap()
     return app
 
 

@@ -3,6 +3,7 @@ the feedback store, the embed allow-list."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from assistant.config import Settings
-from assistant.embed_batching import BatchingEmbedder
+from assistant.embed_batching import BatchingEmbedder, FairTurns
 from assistant.errors import AssistantError
 from assistant.feedback import FeedbackStore
 from assistant.index import published_build_id
@@ -31,6 +32,7 @@ class SearcherHolder:
         self.settings = settings
         self.factory = factory
         self.check_every = check_every
+        self.turns = FairTurns()
         self._batched: BatchingEmbedder | None = None
         self._searcher = self._open()
         self._lock = threading.Lock()
@@ -43,8 +45,9 @@ class SearcherHolder:
         searcher = self.factory(self.settings)
         # One batching embedder for every build made with the same model, so a swap keeps its batches and LRU.
         if self._batched is None or self._batched.id != searcher.embedder.id:
-            self._batched = BatchingEmbedder(searcher.embedder)
+            self._batched = BatchingEmbedder(searcher.embedder, turns=self.turns)
         searcher.embedder = self._batched
+        settle_heap()
         return searcher
 
     def current(self) -> Searcher:
@@ -104,6 +107,13 @@ class SearcherHolder:
         }
 
 
+def settle_heap() -> None:
+    """Moves what is loaded (the index: hundreds of thousands of long-lived objects) out of the collector's
+    sight, so that its full collections, which would otherwise walk all of it, stay short pauses."""
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class Service:
     settings: Settings
@@ -130,10 +140,15 @@ class Service:
     def build_id(self) -> str:
         return self.searcher.index.build_id
 
+    def turn(self):
+        """Hold for the whole of a request that searches: requests run their Python oldest first."""
+        return self.holder.turns.turn()
+
     def search(self, query: str, top_k: int = 5, vendor: str | None = None, edition: str | None = None,
                surface: str = "api", searcher: Searcher | None = None) -> SearchResult:
         searcher = searcher or self.searcher
-        result = searcher.search(query, top_k=top_k, vendor=vendor or None, edition=edition or None)
+        with self.turn():
+            result = searcher.search(query, top_k=top_k, vendor=vendor or None, edition=edition or None)
         self.search_log.submit(self.feedback.log_search, result.query, result.abstained,
                                [h.entry.id for h in result.hits], searcher.index.build_id, surface)
         return result
