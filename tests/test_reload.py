@@ -164,3 +164,18 @@ def test_the_holder_swaps_in_the_background_and_old_requests_keep_their_searcher
     assert holder.current().index.build_id == published(settings.index_dir) != in_flight.index.build_id
     assert holder.current().embedder is in_flight.embedder  # one batching embedder across builds
     assert in_flight.search("签名申请被驳回怎么办").hits  # the old searcher still answers
+
+
+def _listening_sockets(port: int) -> int:
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:] + Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+def test_each_worker_listens_on_its_own_socket_and_a_second_server_on_the_port_is_refused(served):
+    port = int(served["url"].rsplit(":", 1)[1])
+    # One socket per worker: the kernel spreads connections over them, none takes a whole burst.
+    assert _listening_sockets(port) == len(_children(served["server"].pid)) == 2
+    env = {**os.environ, "FAQ_INDEX_DIR": str(served["index_dir"]), "FAQ_CACHE_DIR": str(served["cache_dir"])}
+    second = subprocess.run([sys.executable, "-m", "assistant", "serve", "--port", str(port), "--workers", "2"],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "already in use" in second.stderr and "Traceback" not in second.stderr

@@ -48,9 +48,13 @@ def app_from_env() -> FastAPI:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_embed: list[str] | None = None,
           root_path: str = "", workers: int | None = None) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from assistant.web.listeners import worker_listener
 
     origins = embed_origins(allow_embed)  # EmbedOriginError before anything starts
     workers = workers or default_workers()
+    listener = worker_listener(host, port) if workers > 1 else None  # PortInUse before anything starts
     print(f"FAQ assistant on http://{host}:{port}{root_path}/  (embed view: {root_path}/embed, API docs: /docs; "
           f"{workers} worker{'s' if workers > 1 else ''})", flush=True)
     if workers == 1:
@@ -64,5 +68,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_e
         ALLOW_EMBED_ENV: json.dumps(origins), ROOT_PATH_ENV: root_path,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or embedder_threads(workers),
     })
-    uvicorn.run("assistant.web.server:app_from_env", factory=True, workers=workers, host=host, port=port,
-                root_path=root_path, log_level="warning")
+    config = uvicorn.Config("assistant.web.server:app_from_env", factory=True, workers=workers, host=host, port=port,
+                            root_path=root_path, log_level="warning")
+    # uvicorn's supervisor (which replaces a dead worker) with a listening socket per worker, not one shared.
+    Multiprocess(config, sockets=[listener]).run()
