@@ -59,9 +59,10 @@ class Answerer:
     def _search(self, searcher: Searcher, query: str, vendor: str | None, edition: str | None, top_k: int,
                 surface: str) -> tuple[SearchResult, str]:
         result = searcher.search(query, top_k=top_k, vendor=vendor, edition=edition)
-        answer_id = self.service.feedback.log_search(result.query, result.abstained,
-                                                     [hit.entry.id for hit in result.hits], searcher.index.build_id,
-                                                     surface)
+        with self.service.turn_paused():  # the log waits for the disk: other searches run meanwhile
+            answer_id = self.service.feedback.log_search(result.query, result.abstained,
+                                                         [hit.entry.id for hit in result.hits],
+                                                         searcher.index.build_id, surface)
         return result, answer_id
 
     def _hidden_answer(self, searcher: Searcher, query: str, top_k: int, lang: str) -> str | None:
