@@ -7,7 +7,7 @@ import threading
 import uuid
 
 from assistant.feedback import FeedbackError
-from assistant.search import MAX_TOP_K, QueryError, Searcher, SearchResult
+from assistant.search import MAX_TOP_K, QueryError, SearchResult
 from assistant.web.conversation import (active_filters, filter_conflict, hidden_answer_note, read_message,
                                         without_vendor_names)
 from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
@@ -23,26 +23,14 @@ class Answerer:
     def __init__(self, service: Service, source_base: str = "") -> None:
         self.service = service
         self.source_base = source_base
-        self._by_id: tuple[str, dict] = ("", {})  # the entries by id of the build last answered from
+        self.entries = service.searcher.index.entries
+        self.by_id = {entry.id: entry for entry in self.entries}
         self._vote_lock = threading.Lock()
         self._vote_order: dict[str, int] = {}  # answer id → order of the latest vote stored
 
-    @property
-    def entries(self):
-        """The entries of the build served now (for what is not part of one answer: the filter panel's note)."""
-        return self.service.searcher.index.entries
-
-    def _entries_by_id(self, searcher: Searcher) -> dict:
-        build_id, by_id = self._by_id
-        if build_id != searcher.index.build_id:
-            by_id = {entry.id: entry for entry in searcher.index.entries}
-            self._by_id = (searcher.index.build_id, by_id)
-        return by_id
-
-    def validate(self, message, vendor, edition, top_k,
-                 searcher: Searcher | None = None) -> tuple[str, str | None, str | None, int]:
+    def validate(self, message, vendor, edition, top_k) -> tuple[str, str | None, str | None, int]:
         """Checks input from any client; messages never repeat what was sent."""
-        searcher = searcher or self.service.searcher
+        searcher = self.service.searcher
         if not isinstance(message, str) or not message.strip():
             raise QueryError("the message is empty: type a question, an error code or an API error name")
         if len(message) > MAX_MESSAGE:
@@ -56,18 +44,17 @@ class Answerer:
             raise QueryError(f"unknown edition; valid: {', '.join(searcher.editions)}")
         return message.strip(), vendor or None, edition or None, int(top_k)
 
-    def _search(self, searcher: Searcher, query: str, vendor: str | None, edition: str | None, top_k: int,
+    def _search(self, query: str, vendor: str | None, edition: str | None, top_k: int,
                 surface: str) -> tuple[SearchResult, str]:
-        result = searcher.search(query, top_k=top_k, vendor=vendor, edition=edition)
-        with self.service.turn_paused():  # the log waits for the disk: other searches run meanwhile
-            answer_id = self.service.feedback.log_search(result.query, result.abstained,
-                                                         [hit.entry.id for hit in result.hits],
-                                                         searcher.index.build_id, surface)
+        result = self.service.searcher.search(query, top_k=top_k, vendor=vendor, edition=edition)
+        answer_id = self.service.feedback.log_search(result.query, result.abstained,
+                                                     [hit.entry.id for hit in result.hits], self.service.build_id,
+                                                     surface)
         return result, answer_id
 
-    def _hidden_answer(self, searcher: Searcher, query: str, top_k: int, lang: str) -> str | None:
+    def _hidden_answer(self, query: str, top_k: int, lang: str) -> str | None:
         """When filters leave nothing, what the unfiltered search would have answered."""
-        wide = searcher.search(query, top_k=top_k)
+        wide = self.service.searcher.search(query, top_k=top_k)
         if not wide.hits or wide.abstained:
             return None
         best = wide.hits[0].entry
@@ -98,58 +85,50 @@ class Answerer:
         widened_from = {"vendor": note.get("vendor"), "edition": note.get("edition")}
         turn = self.answer(note["query"], session, None, "latest", top_k, shown_as=note["asked"],
                            widened_from=widened_from)
-        return turn, self._widened_notice(widened_from, session["answers"][session["last"]]["lang"], self.entries)
+        return turn, self._widened_notice(widened_from, session["answers"][session["last"]]["lang"])
 
-    def _widened_notice(self, widened_from: dict, lang: str, entries) -> str:
-        filters = active_filters(entries, widened_from.get("vendor"), widened_from.get("edition"), lang)
+    def _widened_notice(self, widened_from: dict, lang: str) -> str:
+        filters = active_filters(self.entries, widened_from.get("vendor"), widened_from.get("edition"), lang)
         shown = "; ".join(f"{k}: {v}" for k, v in filters.items()) if lang == "en" else \
             "；".join(f"{k}：{v}" for k, v in filters.items())
         return LABELS[lang]["widened"].format(filters=shown)
 
-    def _vendor_warning(self, best, widened_from: dict | None, lang: str, entries) -> str | None:
+    def _vendor_warning(self, best, widened_from: dict | None, lang: str) -> str | None:
         """An answer found only after widening, from another vendor than the filter asked for."""
         wanted = (widened_from or {}).get("vendor")
         if best is None or not wanted or best.vendor == wanted:
             return None
         return LABELS[lang]["other_vendor"].format(actual=vendor_name(best.vendor_name, lang),
-                                                   wanted=vendor_name(self._vendor_label(wanted, entries) or wanted, lang))
+                                                   wanted=vendor_name(self._vendor_label(wanted) or wanted, lang))
 
     def answer(self, text: str, session: dict, vendor: str | None, edition: str | None, top_k: int = 5,
                shown_as: str | None = None, surface: str = "ui", widened_from: dict | None = None) -> str:
         """The HTML of one turn; `session` keeps what votes, widening and follow-ups need."""
-        with self.service.turn():
-            return self._answer(self.service.searcher, text, session, vendor, edition, top_k, shown_as, surface,
-                                widened_from)
-
-    def _answer(self, searcher: Searcher, text: str, session: dict, vendor: str | None, edition: str | None,
-                top_k: int, shown_as: str | None, surface: str, widened_from: dict | None) -> str:
-        """One turn answered wholly from one build (a reload meanwhile does not mix two)."""
-        entries = searcher.index.entries
-        text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k, searcher)
-        reading = read_message(text, None if shown_as else session.get("previous"), searcher.vendor_names)
+        text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k)
+        reading = read_message(text, None if shown_as else session.get("previous"), self.service.searcher.vendor_names)
         used_vendor = vendor or reading.vendor
         asked_lang = language_of(text)
         answers = session.setdefault("answers", {})
-        if conflict := filter_conflict(entries, used_vendor, edition, asked_lang):
+        if conflict := filter_conflict(self.entries, used_vendor, edition, asked_lang):
             answer_id = uuid.uuid4().hex
             answers[answer_id] = {"query": reading.query, "asked": text, "entry_id": None, "lang": asked_lang,
                                   "vendor": used_vendor, "edition": edition}
             widen = LABELS[asked_lang]["widen"]
             return message_html(text, f'{html.escape(conflict)} <button type="button" class="faq-widen">{widen}'
                                       f'</button>', answer_id)
-        result, answer_id = self._search(searcher, reading.query, used_vendor, edition, top_k, surface)
+        result, answer_id = self._search(reading.query, used_vendor, edition, top_k, surface)
         answered = bool(result.hits) and not result.abstained
         best = result.hits[0].entry if answered else None
         lang = turn_language(result, text)
         widen = None
         if not answered and (used_vendor or edition not in (None, "latest")):
-            widen = self._hidden_answer(searcher, reading.query, top_k, lang)
+            widen = self._hidden_answer(reading.query, top_k, lang)
         turn = Turn(
             question=shown_as or text, answer_id=answer_id,
-            filters=active_filters(entries, used_vendor, edition, lang, implied=not vendor and bool(reading.vendor)),
-            notices=self._notices(text, result, reading.previous, self._vendor_label(reading.vendor, entries), lang)
-            + ([self._widened_notice(widened_from, lang, entries)] if widened_from else []), widen=widen,
-            warning=self._vendor_warning(best, widened_from, lang, entries),
+            filters=active_filters(self.entries, used_vendor, edition, lang, implied=not vendor and bool(reading.vendor)),
+            notices=self._notices(text, result, reading.previous, self._vendor_label(reading.vendor), lang)
+            + ([self._widened_notice(widened_from, lang)] if widened_from else []), widen=widen,
+            warning=self._vendor_warning(best, widened_from, lang),
             handover=self.service.settings.handover_text, handover_url=self.service.settings.handover_url,
             source_base=self.source_base,
         )
@@ -158,22 +137,20 @@ class Answerer:
         session["last"] = answer_id
         for stale in list(answers)[:-MAX_ANSWERS_KEPT]:
             del answers[stale]
-        session["previous"] = (without_vendor_names(reading.query, searcher.vendor_names)
+        session["previous"] = (without_vendor_names(reading.query, self.service.searcher.vendor_names)
                                if reading.vendor else reading.query)
-        return turn_html(result, self._entries_by_id(searcher), turn)
+        return turn_html(result, self.by_id, turn)
 
-    def _vendor_label(self, vendor: str | None, entries) -> str | None:
-        return next((e.vendor_name for e in entries if e.vendor == vendor), None) if vendor else None
+    def _vendor_label(self, vendor: str | None) -> str | None:
+        return next((e.vendor_name for e in self.entries if e.vendor == vendor), None) if vendor else None
 
     def reply(self, message, vendor="", edition="latest", top_k=5) -> str:
         """The chat API's plain-text reply."""
-        with self.service.turn():
-            searcher = self.service.searcher
-            message, vendor, edition, top_k = self.validate(message, vendor, edition, top_k, searcher)
-            if conflict := filter_conflict(searcher.index.entries, vendor, edition, language_of(message)):
-                return conflict
-            result, _ = self._search(searcher, message, vendor, edition, top_k, surface="chat-api")
-            return reply_text(result, message)
+        message, vendor, edition, top_k = self.validate(message, vendor, edition, top_k)
+        if conflict := filter_conflict(self.entries, vendor, edition, language_of(message)):
+            return conflict
+        result, _ = self._search(message, vendor, edition, top_k, surface="chat-api")
+        return reply_text(result, message)
 
     def vote(self, note: dict, answer_id: str, vote, comment, order=None) -> None:
         """Stores a vote; `order` (the browser's count of votes sent) keeps a late-arriving older vote

@@ -18,7 +18,8 @@ def register_chat_api(answerer: Answerer) -> None:
     def chat(message: str, vendor: str = "", edition: str = "latest", top_k: int = 5) -> str:
         """One question in; the quoted answer (plain text) with its source line, then related questions, out."""
         try:
-            return answerer.reply(message, vendor, edition, top_k)
+            with answerer.service.turn():  # agents' searches run their Python oldest first
+                return answerer.reply(message, vendor, edition, top_k)
         except AssistantError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:  # never a raw exception text or traceback to a client

@@ -144,10 +144,6 @@ class Service:
         """Hold for the whole of a request that searches: requests run their Python oldest first."""
         return self.holder.turns.turn()
 
-    def turn_paused(self):
-        """Within a turn: let other requests run while this one waits for something else than Python."""
-        return self.holder.turns.paused()
-
     def search(self, query: str, top_k: int = 5, vendor: str | None = None, edition: str | None = None,
                surface: str = "api", searcher: Searcher | None = None) -> SearchResult:
         searcher = searcher or self.searcher

@@ -77,7 +77,8 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
             if not text:
                 return gr.update(), gr.update(), session
             try:
-                turn = answerer.answer(text, session, vendor_value or None, edition_value or None, int(count))
+                with service.turn():  # agents' searches run their Python oldest first
+                    turn = answerer.answer(text, session, vendor_value or None, edition_value or None, int(count))
             except AssistantError as exc:
                 turn = message_html(text, html.escape(f"⚠️ {exc}"))
             return "", turn, session
@@ -90,7 +91,8 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
             if note is None:
                 return gr.update(), session, gr.update()
             if action == "widen":
-                turn, why = answerer.widen(answer_id, session, int(count))
+                with service.turn():
+                    turn, why = answerer.widen(answer_id, session, int(count))
                 return turn, session, why
             if action == "vote":
                 try:
