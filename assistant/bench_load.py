@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -151,11 +152,11 @@ def own_server(settings: Settings, workers: int | None):
                     process.wait()
 
 
-async def _load(url: str, clients: int, seconds: float, queries: list[str]) -> tuple[list[float], int, int]:
+async def _load(url: str, clients: int, seconds: float, queries: list[str]) -> tuple[list[float], Counter, float]:
     import httpx
 
     latencies: list[float] = []
-    errors = 0
+    errors: Counter = Counter()  # HTTP status or exception name → count
     next_query = iter(range(clients, 10**9))  # after the warm-up queries: none is in the server's cache
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
@@ -164,19 +165,18 @@ async def _load(url: str, clients: int, seconds: float, queries: list[str]) -> t
         deadline = time.perf_counter() + seconds
 
         async def client() -> None:
-            nonlocal errors
             while time.perf_counter() < deadline:
                 query = queries[next(next_query) % len(queries)]
                 started = time.perf_counter()
                 try:
                     response = await http.get("/api/search", params={"q": query})
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
+                    failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    failure = type(exc).__name__
+                if failure is None:
                     latencies.append((time.perf_counter() - started) * 1000)
                 else:
-                    errors += 1
+                    errors[failure] += 1
 
         began = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -191,10 +191,12 @@ def run_load_bench(settings: Settings, clients: int = 50, seconds: float = 30.0,
     with (own_server(settings, workers) if url is None else _given(url)) as target:
         split = (workers or default_workers(), clients)
         before = measure_ceiling(settings, queries, *split)
-        latencies, errors, elapsed = asyncio.run(_load(target.rstrip("/"), clients, seconds, queries))
+        latencies, error_kinds, elapsed = asyncio.run(_load(target.rstrip("/"), clients, seconds, queries))
         # Measured on both sides of the load, the better taken: other work on the machine only lowers it.
         ceiling = max(before, measure_ceiling(settings, queries, *split))
+    errors = sum(error_kinds.values())
     requests = len(latencies) + errors
+    kinds = ", ".join(f"{kind} ×{count}" for kind, count in error_kinds.most_common())
     p50, p95, p99 = (float(np.percentile(latencies, p)) if latencies else float("nan") for p in (50, 95, 99))
     report = {
         "clients": clients, "seconds": round(elapsed, 2), "requests": requests, "errors": errors,
@@ -203,9 +205,11 @@ def run_load_bench(settings: Settings, clients: int = 50, seconds: float = 30.0,
     }
     if as_json:
         print(json.dumps(report))
+        if errors:
+            print(f"faq bench: {errors} failed requests: {kinds}", file=sys.stderr)
         return 0
     print(f"{clients} clients for {elapsed:.1f} s against {target if url else 'a server started for this run'}")
-    print(f"  requests {requests}, errors {errors}")
+    print(f"  requests {requests}, errors {errors}" + (f" ({kinds})" if errors else ""))
     print(f"  throughput {report['throughput_rps']:.1f} req/s; embedder-bound ceiling {ceiling:.1f} req/s "
           f"(batched query embedding, same run): {report['throughput_rps'] / ceiling:.2f} × ceiling")
     print(f"  latency p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms (p99/p50 {p99 / p50:.2f})")
