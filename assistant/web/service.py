@@ -47,7 +47,6 @@ class SearcherHolder:
         if self._batched is None or self._batched.id != searcher.embedder.id:
             self._batched = BatchingEmbedder(searcher.embedder, turns=self.turns)
         searcher.embedder = self._batched
-        settle_heap()
         return searcher
 
     def current(self) -> Searcher:
@@ -84,6 +83,7 @@ class SearcherHolder:
             return
         self._failed, self.last_error = None, None
         self._searcher = searcher
+        settle_heap()
 
     def wait_loaded(self, timeout: float = 60.0) -> None:
         thread = self._loading
@@ -108,8 +108,10 @@ class SearcherHolder:
 
 
 def settle_heap() -> None:
-    """Moves what is loaded (the index: hundreds of thousands of long-lived objects) out of the collector's
-    sight, so that its full collections, which would otherwise walk all of it, stay short pauses."""
+    """Moves what is loaded (the index, the app: long-lived objects by the hundred thousand) out of the
+    collector's sight, so that a full collection, which would walk all of it, stays a short pause. After a
+    reload, what the previous build left is collected first."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
