@@ -101,6 +101,8 @@ def test_removing_and_reordering_editions_renames_nothing(corpus):
     (b"\n  \n", {}, r"empty\.md: is empty"),
     (b"plain prose, no heading\n", {}, r"empty\.md: the markdown parser cannot read it: no Markdown headings"),
     (b"plain prose, no heading\n", {"format": "pdf-text"}, r"empty\.md: the pdf-text parser cannot read it"),
+    ("## 标题一\n\n## 标题二\n".encode(), {}, r"empty\.md: no questions with an answer: 2 headings"),
+    (b"URL: https://example.com/faq\nno question here\n", {"format": "web-page"}, r"empty\.md: the web-page parser"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, r"empty\.md: a binary file"),
     ("### 问题？\n答案。\n".encode("gbk"), {}, r"empty\.md: is not UTF-8 text"),
     (b"### Q?\nA.\n", {"language": "fr"}, r"--language must be one of zh, en, got 'fr'"),
@@ -118,6 +120,15 @@ def test_bad_input_is_refused_and_nothing_changes(corpus, tmp_path, content, opt
     request = AddRequest([path], options.pop("vendor", "tencent"), options.pop("label", "New pages"), **options)
     with pytest.raises(InputError, match=message):
         add_edition(corpus, request)
+    assert _snapshot(corpus) == before
+
+
+def test_one_bad_file_among_several_is_named_and_nothing_changes(corpus, tmp_path):
+    bad = tmp_path / "broken.md"
+    bad.write_bytes("### 问题？\n答案。\n".encode("utf-16"))
+    before = _snapshot(corpus)
+    with pytest.raises(InputError, match=r"broken\.md: (a binary file|is not UTF-8)"):
+        add_edition(corpus, AddRequest([EXTRA / "tencent-sms-template-faq-zh.md", bad], "tencent", "Two pages"))
     assert _snapshot(corpus) == before
 
 

@@ -192,6 +192,8 @@ def _check_file(manifest: Manifest, path: Path, vendor: str, new_id: str, reques
     questions = [p.question for p in parsed if p.question.strip()]
     if not questions:
         raise InputError(f"{path}: no questions found by the {file_format} parser")
+    if not any(p.answer.strip() for p in parsed):
+        raise InputError(f"{path}: no questions with an answer: {len(questions)} headings, none with text under it")
     return FileSummary(path, rel_path, file_format, questions, _warnings(parsed))
 
 
