@@ -391,7 +391,8 @@ def _page_order(question: _Question) -> list[_Part]:
 
     Plain paragraphs first, then the list under the heading, closing remarks
     ('更多详情请参见…', '3. 如果以上场景都不满足…') after both, then what the next page
-    carried on. Two exceptions put the list inside the paragraphs: a list opening with
+    carried on. A list that stops at '；' comes before the paragraphs that finish it.
+    Two exceptions put the list inside the paragraphs: a list opening with
     its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and a
     paragraph announcing what does not follow it ('…策略为：', or '2.2 …：' followed at
     once by '2.3') had that list printed as its body (notes under it stay last).
@@ -413,6 +414,8 @@ def _page_order(question: _Question) -> list[_Part]:
         notes = [p for p in follows if cues.is_note(p.unit.text)]
         announced = [p for p in follows if not cues.is_note(p.unit.text)]
         body, follows = body[: announcing + 1] + announced + body[announcing + 1 :], notes
+    if follows and follows[-1].unit.text.endswith(UNFINISHED_ENDINGS):  # '…即计费；' goes on in the paragraphs
+        body, follows = follows + body, []
     return head + body + follows + closing + continued
 
 
