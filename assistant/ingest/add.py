@@ -172,8 +172,6 @@ def _check_file(manifest: Manifest, path: Path, vendor: str, new_id: str, reques
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     data = path.read_bytes()
-    if b"\x00" in data:
-        raise InputError(f"{path}: a binary file, not text")
     try:
         text = "\n".join(read_lines(path))
     except AssistantError as exc:
