@@ -90,7 +90,7 @@ class EmbeddedStore:
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
         self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         self._ef_search = int(manifest.get("dense_index", {}).get("ef_search", 0))
-        self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
+        self.bm25_model = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
         keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
         self._identifiers = {key: i for i, key in enumerate(keys)}
         self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
@@ -123,7 +123,7 @@ class EmbeddedStore:
 
     @property
     def vocabulary(self) -> Container[str]:
-        return self.bm25.vocab_dict
+        return self.bm25_model.vocab_dict
 
     def rerank_source(self) -> "BuildView":
         return self.view
@@ -208,10 +208,10 @@ class EmbeddedStore:
         mask = None if filter.empty else self._masks(filter)[0]
         total = None
         for tokens, weight in query:
-            known = [t for t in tokens if t in self.bm25.vocab_dict]
+            known = [t for t in tokens if t in self.bm25_model.vocab_dict]
             if not known or not weight:
                 continue
-            scores = np.asarray(self.bm25.get_scores(known, weight_mask=mask), dtype=np.float32)
+            scores = np.asarray(self.bm25_model.get_scores(known, weight_mask=mask), dtype=np.float32)
             total = scores * weight if total is None else total + scores * weight
         return total
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import bm25s
 import faiss
 import numpy as np
 
@@ -23,6 +24,19 @@ HNSW_EF_CONSTRUCTION = 64
 EF_SEARCH = 128
 SAMPLE_SIZE = 4096  # entries the dense statistics (spread, z-score) are taken over
 QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
+
+
+def write_store_files(folder: Path, entries: list[FaqEntry], vectors: np.ndarray, vector_rows: np.ndarray,
+                      corpus_tokens: list[list[str]], aliases: dict[str, list[str]], hnsw_above: int = HNSW_ABOVE) -> dict:
+    """Everything the embedded store reads, for `entries` (vectors in entry order, BM25 tokens per entry);
+    returns the manifest's fields (vendors, docs, doc_rows, vendor_names, dense_index, vocabulary size)."""
+    bm25 = bm25s.BM25()
+    bm25.index(corpus_tokens, show_progress=False)
+    bm25.save(str(folder / "bm25"))
+    dense_index = write_dense_index(folder, vectors, len(entries), hnsw_above)
+    write_entry_files(folder, entries)
+    info = write_row_files(folder, entries, vector_rows, aliases)
+    return {**info, "dense_index": dense_index, "vocabulary": len(bm25.vocab_dict)}
 
 
 def write_dense_index(folder: Path, vectors: np.ndarray, entries: int, hnsw_above: int = HNSW_ABOVE) -> dict:
