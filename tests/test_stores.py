@@ -108,6 +108,9 @@ def test_bm25_and_exact_apply_the_filter_inside_the_store(small):
     assert len(only) and all(entries[r].vendor == "aliyun" for r in only.rows)
     assert set(only.rows) == {r for r in every.rows if entries[r].vendor == "aliyun"}
     assert np.allclose(store.bm25_scores(query, only.rows), only.scores)
+    library = store.bm25_model.get_scores(query[0][0])  # bm25s's own scorer over the whole corpus
+    assert np.allclose(every.scores, library[every.rows], rtol=1e-6)
+    assert set(every.rows) == set(np.flatnonzero(library > 0))
     assert list(only.scores) == sorted(only.scores, reverse=True)
     # An identifier in the question weighs 3, one only in the answer 1.
     code = store.exact({"1000"}, 10)
