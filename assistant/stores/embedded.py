@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Container, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -100,7 +99,6 @@ class EmbeddedStore:
         self._sample_vectors = self._reconstruct(flat)
         self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in positions])
         self._file = open(path / "entries.jsonl", "rb")
-        self._lock = threading.Lock()
         self.view = BuildView(self)
         self._masks = lru_cache(maxsize=32)(self._filter_masks)
 
