@@ -28,6 +28,9 @@ ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy"
              "identifier_weights.npy", "identifier_start.npy")
 
 
+ENTRIES_CACHED = 4096  # parsed entries kept: a search reads its candidates' entries several times
+
+
 class LazyEntries(Sequence):
     """The build's entries as a sequence read from disk on demand (what the reranker and `faq eval` iterate)."""
 
@@ -101,6 +104,7 @@ class EmbeddedStore:
         self._file = open(path / "entries.jsonl", "rb")
         self.view = BuildView(self)
         self._masks = lru_cache(maxsize=32)(self._filter_masks)
+        self._cached_entry = lru_cache(maxsize=ENTRIES_CACHED)(self._read_entry)
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -128,6 +132,10 @@ class EmbeddedStore:
 
     # --- entries -------------------------------------------------------------------------------------------
     def entry(self, row: int) -> FaqEntry:
+        """One entry, parsed on first use; the most recently read ones stay parsed (treat them as read-only)."""
+        return self._cached_entry(int(row))
+
+    def _read_entry(self, row: int) -> FaqEntry:
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
         raw = os.pread(self._file.fileno(), end - start, start)
         return FaqEntry.from_json(json.loads(raw))
