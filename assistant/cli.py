@@ -248,11 +248,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.feedback import FeedbackStore
+    from assistant.feedback import open_feedback
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
-    store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+    store = open_feedback(settings)
     report = store.report(args.limit)
     print("Most frequent questions without an answer (abstained):")
     for query, count in report["abstained"]:

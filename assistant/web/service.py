@@ -12,7 +12,7 @@ from typing import Callable
 from assistant.config import Settings
 from assistant.embed_batching import BatchingEmbedder
 from assistant.errors import AssistantError
-from assistant.feedback import FeedbackStore
+from assistant.feedback import FeedbackStore, open_feedback
 from assistant.index import published_build_id
 from assistant.search import SearchResult, Searcher, open_searcher
 from assistant.web.security import embed_origins
@@ -118,7 +118,7 @@ class Service:
     def open(cls, settings: Settings, allow_embed: list[str] | None = None) -> "Service":
         origins = embed_origins(allow_embed)  # EmbedOriginError before anything is loaded
         holder = SearcherHolder(settings)
-        feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+        feedback = open_feedback(settings)
         return cls(settings, holder, feedback, origins)
 
     @property
