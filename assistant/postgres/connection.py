@@ -86,10 +86,11 @@ def check_reachable(url: str) -> None:
         ) from None
 
 
-def open_pool(url: str, max_size: int = POOL_MAX) -> ConnectionPool:
-    """A pool of connections (autocommit unless a block opens a transaction); checks reachability first."""
+def open_pool(url: str, max_size: int = POOL_MAX, configure=None) -> ConnectionPool:
+    """A pool of connections (autocommit unless a block opens a transaction); checks reachability first.
+    `configure(conn)` runs on each new connection (session settings)."""
     check_reachable(url)
-    pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="faq",
+    pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="faq", configure=configure,
                           kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S})
     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
     return pool
