@@ -215,6 +215,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_load_bench(settings, clients=args.clients, seconds=args.seconds, url=args.url,
                               as_json=args.json, workers=args.workers)
+    if args.scale:
+        from assistant.bench_scale import run_scale_bench
+
+        for n in args.scale:
+            run_scale_bench(settings, n, as_json=args.json)
+        return 0
     from assistant.bench import run_bench
 
     return run_bench(settings, quick=args.quick)
@@ -352,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=30.0, help="--load: duration (1-300 s)")
     bench.add_argument("--url", help="--load: a running server on a loopback address (default: start one)")
     bench.add_argument("--workers", type=_whole_number, help="--load without --url: server workers (default: cores)")
-    bench.add_argument("--json", action="store_true", help="--load: one JSON object")
+    bench.add_argument("--json", action="store_true", help="--load / --scale: one JSON object (per N)")
+    bench.add_argument("--scale", type=_whole_number, nargs="+", metavar="N",
+                       help="the store at N entries replicated from the real ones (e.g. 10000 100000)")
     bench.add_argument("--index", type=Path, help="index directory (default: index/)")
     bench.set_defaults(handler=cmd_bench)
 

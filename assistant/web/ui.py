@@ -43,7 +43,7 @@ def _empty_transcript() -> str:
 
 def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
     answerer = Answerer(service, source_base="../" if compact else "")
-    entries = service.searcher.index.entries
+    entries = service.searcher.documents()  # one per edition: the menus need no more
     with gr.Blocks(title="SMS FAQ assistant · 短信常见问题助手", analytics_enabled=False) as ui:
         with gr.Column(elem_classes=["faq-app", "faq-compact"] if compact else ["faq-app"]):
             if not compact:

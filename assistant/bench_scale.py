@@ -1,0 +1,213 @@
+"""`faq bench --scale N`: the embedded store at N entries, from one run.
+
+The synthetic corpus replicates the published build's real entries to N: every copy is its own entry in its
+own edition group (ids and groups suffixed), keeps its vendor and document (so filters select as many), has
+its vectors jittered (Gaussian noise, renormalised: a copy's cosine to its original ≈ 0.95) and is indexed
+again by BM25 (document frequencies grow with the copies). The store is built into a temporary directory the
+way `faq build` writes one (exact or HNSW by size). A child process then opens it and searches, so startup
+time and peak RSS are those of a fresh server; it times the bare query embedding and the warm search in
+the same loop. Recall@10 compares the store's dense top-10 entries with exact search over the same vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from assistant.config import Settings
+from assistant.errors import AssistantError
+from assistant.index import bm25_text, load_index, sha256_file, CHECKED_FILES
+from assistant.labels import load_queries
+from assistant.stores.embedded_build import (
+    identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
+)
+
+class ScaleError(AssistantError, ValueError):
+    """The requested scale cannot be built."""
+
+
+JITTER = 0.0165  # per dimension (384 dims: noise norm ≈ 0.32)
+QUERIES = 200
+ROUNDS = 2
+
+
+def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print) -> dict:
+    """Write a store of `n` entries replicated from the published build into `folder`; returns its manifest."""
+    real = load_index(settings)
+    store = real.store
+    entries = list(real.entries)
+    r = len(entries)
+    if n < r:
+        raise ScaleError(f"--scale {n}: the synthetic corpus replicates the {r} real entries, so N must be at least {r}")
+    copies = -(-n // r)
+    source = np.arange(n) % r  # the real row each synthetic row copies
+    copy = np.arange(n) // r
+    rng = np.random.default_rng(seed)
+
+    started = time.perf_counter()
+    real_vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
+    real_rows = np.asarray(store.vector_rows)
+    per_row = np.bincount(real_rows, minlength=r)
+    starts = np.concatenate([[0], np.cumsum(per_row)])
+    vector_rows = np.repeat(np.arange(n), per_row[source])
+    within = np.arange(len(vector_rows)) - np.repeat(np.concatenate([[0], np.cumsum(per_row[source])])[:-1], per_row[source])
+    positions = starts[source][vector_rows] + within
+    vectors = np.empty((len(positions), real_vectors.shape[1]), dtype=np.float32)
+    for at in range(0, len(positions), 100_000):  # in blocks: noise for 2M vectors at once would double the memory
+        block = real_vectors[positions[at : at + 100_000]]
+        jittered = copy[vector_rows[at : at + 100_000]] > 0  # the first copy is the real corpus itself
+        noisy = block[jittered] + rng.normal(0.0, JITTER, (int(jittered.sum()), block.shape[1])).astype(np.float32)
+        block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+        vectors[at : at + len(block)] = block
+    dense_index = write_dense_index(folder, vectors, n)
+    log(f"vectors: {len(vectors)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    tokens = [store.tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in entries]
+    bm25 = bm25s.BM25()
+    bm25.index([tokens[s] for s in source], show_progress=False)  # the same lists, shared: little memory
+    bm25.save(str(folder / "bm25"))
+    del bm25
+    log(f"bm25: re-indexed {n} entries in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    raw = [json.loads(line) for line in (real.path / "entries.jsonl").read_text(encoding="utf-8").splitlines() if line]
+
+    def lines():
+        for row in range(n):
+            data = dict(raw[source[row]])
+            if copy[row]:
+                suffix = f"~{copy[row]}"
+                data["id"] = data["id"] + suffix
+                data["group"] = (data.get("group") or raw[source[row]]["id"]) + suffix
+                data["editions"] = []
+            yield json.dumps(data, ensure_ascii=False).encode() + b"\n"
+
+    ids = [raw[s]["id"] + (f"~{c}" if c else "") for s, c in zip(source, copy)]
+    write_entry_lines(folder, lines(), ids)
+    real_groups = store.group_of(np.arange(r)).astype(np.int64)
+    groups = real_groups[source] + copy * (int(real_groups.max()) + 1)
+    write_row_arrays(folder, store.vendor_of(source), store.doc_of(source), groups, vector_rows)
+    real_postings = identifier_postings(entries)
+    postings = {}
+    for key, (rows, weights) in real_postings.items():
+        all_rows = (rows[None, :] + (np.arange(copies) * r)[:, None]).ravel()
+        keep = all_rows < n
+        postings[key] = (all_rows[keep], np.tile(weights, copies)[keep])
+    write_identifiers(folder, postings)
+    for name in ("terms.txt", "offtopic.npy"):
+        shutil.copyfile(real.path / name, folder / name)
+    log(f"entries and rows written in {time.perf_counter() - started:.1f} s")
+
+    manifest = dict(real.manifest)
+    manifest["build_id"] = f"scale-{n}"
+    manifest["dense_index"] = dense_index
+    manifest["counts"] = {**manifest["counts"], "entries": n, "groups": int(groups.max()) + 1, "vectors": len(vectors)}
+    manifest["files"] = {name: sha256_file(folder / name) for name in CHECKED_FILES}
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return manifest
+
+
+def recall_at_10(folder: Path, settings: Settings, query_vectors: np.ndarray) -> float:
+    """Share of the exact top-10 entries (brute force over every vector) the store's dense channel returns."""
+    from assistant.index import load_build
+
+    store = load_build(folder, settings).store
+    vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
+    rows = np.asarray(store.vector_rows)
+    found = []
+    for q in query_vectors:
+        similarities = vectors @ q
+        best = np.zeros(store.size, dtype=np.float32) - 2
+        np.maximum.at(best, rows, similarities)
+        exact = set(np.argsort(-best, kind="stable")[:10].tolist())
+        approximate = set(store.dense(q, 10).rows.tolist())
+        found.append(len(exact & approximate) / 10)
+    return float(np.mean(found))
+
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+started = time.perf_counter()
+from assistant.config import Settings
+from assistant.errors import AssistantError
+from assistant.embed import load_embedder
+from assistant.index import load_build
+from assistant.search import Searcher
+folder, queries = sys.argv[1], json.loads(sys.stdin.read())
+settings = Settings.from_env()
+embedder = load_embedder()
+model_s = time.perf_counter() - started
+started = time.perf_counter()
+searcher = Searcher(load_build(__import__("pathlib").Path(folder), settings), embedder)
+startup_s = time.perf_counter() - started
+searcher.search(queries[0])
+embed_ms, search_ms = [], []
+for _ in range(int(sys.argv[2])):
+    for q in queries:
+        t = time.perf_counter(); embedder.embed_queries([q]); embed_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); searcher.search(q); search_ms.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"startup_s": startup_s, "model_s": model_s, "embed_ms": embed_ms, "search_ms": search_ms,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: int = QUERIES,
+                    rounds: int = ROUNDS, keep: Path | None = None) -> dict:
+    log = (lambda message: print(message, file=sys.stderr)) if as_json else print
+    real = load_index(settings)
+    texts = [q.query for q in load_queries(settings.eval_queries_path, real.entries)]
+    texts = texts[:: max(1, len(texts) // queries)][:queries]
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="faq-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.perf_counter()
+        manifest = replicate(settings, n, folder, log=log)
+        build_s = time.perf_counter() - started
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        child = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(rounds)], input=json.dumps(texts),
+                               capture_output=True, text=True, env=env, check=False)
+        if child.returncode != 0:
+            raise RuntimeError(f"the search process failed: {child.stderr.strip().splitlines()[-1:]}")
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        from assistant.embed import load_embedder
+
+        query_vectors = np.asarray(load_embedder().embed_queries(texts[:100]), dtype=np.float32)
+        recall = recall_at_10(folder, settings, query_vectors)
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    search, embed = np.array(measured["search_ms"]), np.array(measured["embed_ms"])
+    figures = {
+        "n": n, "store": "embedded", "dense_index": manifest["dense_index"]["kind"],
+        "search_p50_ms": round(float(np.percentile(search, 50)), 2),
+        "search_p95_ms": round(float(np.percentile(search, 95)), 2),
+        "embed_p95_ms": round(float(np.percentile(embed, 95)), 2),
+        "startup_s": round(measured["startup_s"], 2),
+        "peak_rss_mb": round(measured["peak_rss_mb"], 1),
+        "recall_at_10": round(recall, 4),
+        "build_s": round(build_s, 1),
+        "bench_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        ratio = figures["search_p95_ms"] / max(figures["embed_p95_ms"], 1e-9)
+        print(f"{n} entries ({figures['dense_index']}), {len(search)} warm searches over {len(texts)} queries")
+        print(f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms; "
+              f"query embedding p95 {figures['embed_p95_ms']} ms (ratio {ratio:.2f})")
+        print(f"  startup {figures['startup_s']} s (store + searcher; the embedding model apart), "
+              f"peak RSS {figures['peak_rss_mb']} MB (search process, model included)")
+        print(f"  dense recall@10 vs exact {figures['recall_at_10']}; synthetic build {figures['build_s']} s")
+    return figures

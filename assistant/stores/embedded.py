@@ -1,0 +1,296 @@
+"""The embedded store: one build directory read in place.
+
+Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a sorted array); the row
+attributes (vendor, doc, group) are small integer arrays; FAISS holds the vectors (exact below
+`HNSW_ABOVE` entries, HNSW above, as the build recorded), memory-mapped; bm25s is loaded memory-mapped.
+Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Container, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from assistant.entry import FaqEntry
+from assistant.stores.base import NO_FILTER, allowed_rows, Candidates, DenseSample, Filter, WeightedTokens
+from assistant.tokenize import Tokenizer
+
+ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_rows.npy")
+ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",
+             "vector_rows.npy", "vector_start.npy", "sample_rows.npy", "identifiers.json", "identifier_rows.npy",
+             "identifier_weights.npy", "identifier_start.npy")
+
+
+class LazyEntries(Sequence):
+    """The build's entries as a sequence read from disk on demand (what the reranker and `faq eval` iterate)."""
+
+    def __init__(self, store: "EmbeddedStore") -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return self._store.size
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return self._store.entries(range(*row.indices(len(self))))
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        return self._store.entry(row)
+
+    def __iter__(self):
+        with open(self._store.path / "entries.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield FaqEntry.from_json(json.loads(line))
+
+
+class BuildView:
+    """A build as the reranker, the evaluation and the web layer read it: path, manifest, lazy entries, vectors."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.path = store.path
+        self.manifest = store.manifest
+        self.entries = LazyEntries(store)
+        self.tokenizer = store.tokenizer
+        self.vectors = store.vectors
+        self.vector_rows = store.vector_rows
+        self.offtopic = store.offtopic_vectors
+
+    @property
+    def build_id(self) -> str:
+        return self.manifest["build_id"]
+
+
+class EmbeddedStore:
+    """A build directory as a Store (assistant/stores/base.py); also what `Reranker.load` reads."""
+
+    def __init__(self, path: Path, manifest: dict, tokenizer: Tokenizer) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        load = lambda name: np.load(path / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        self._offsets = load("entry_offsets.npy")
+        self._ids, self._id_rows = load("entry_ids.npy"), load("entry_id_rows.npy")
+        self._vendor, self._doc, self._group = load("row_vendor.npy"), load("row_doc.npy"), load("row_group.npy")
+        self._group_order, self._group_start = load("group_order.npy"), load("group_start.npy")
+        self.vector_rows = load("vector_rows.npy")
+        self._vector_start = load("vector_start.npy")
+        self._sample_rows = np.load(path / "sample_rows.npy", allow_pickle=False)
+        self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
+        self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        self._ef_search = int(manifest.get("dense_index", {}).get("ef_search", 0))
+        self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
+        keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
+        self._identifiers = {key: i for i, key in enumerate(keys)}
+        self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
+        # The fixed sample of entries the dense statistics are taken over, with its vectors in memory.
+        positions = [np.arange(self._vector_start[r], self._vector_start[r + 1]) for r in self._sample_rows]
+        flat = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+        self._sample_vectors = self._reconstruct(flat)
+        self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in positions])
+        self._file = open(path / "entries.jsonl", "rb")
+        self._lock = threading.Lock()
+        self.view = BuildView(self)
+        self._masks = lru_cache(maxsize=32)(self._filter_masks)
+
+    # --- identity ------------------------------------------------------------------------------------------
+    @property
+    def build_id(self) -> str:
+        return self.manifest["build_id"]
+
+    @property
+    def size(self) -> int:
+        return len(self._offsets) - 1
+
+    @property
+    def vendors(self) -> list[str]:
+        return list(self.manifest["vendors"])
+
+    @property
+    def docs(self) -> list[str]:
+        return list(self.manifest["docs"])
+
+    @property
+    def vocabulary(self) -> Container[str]:
+        return self.bm25.vocab_dict
+
+    def rerank_source(self) -> "BuildView":
+        return self.view
+
+    # --- entries -------------------------------------------------------------------------------------------
+    def entry(self, row: int) -> FaqEntry:
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        raw = os.pread(self._file.fileno(), end - start, start)
+        return FaqEntry.from_json(json.loads(raw))
+
+    def entries(self, rows: Sequence[int]) -> list[FaqEntry]:
+        return [self.entry(int(r)) for r in rows]
+
+    def entry_by_id(self, entry_id: str) -> tuple[int, FaqEntry] | None:
+        if not isinstance(entry_id, str) or not entry_id:
+            return None
+        at = int(np.searchsorted(self._ids, entry_id))
+        if at >= len(self._ids) or self._ids[at] != entry_id:
+            return None
+        row = int(self._id_rows[at])
+        return row, self.entry(row)
+
+    def vendor_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._vendor[np.asarray(rows, dtype=np.int64)])
+
+    def doc_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._doc[np.asarray(rows, dtype=np.int64)])
+
+    def group_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._group[np.asarray(rows, dtype=np.int64)])
+
+    def group_members(self, group: int) -> np.ndarray:
+        return np.asarray(self._group_order[self._group_start[group] : self._group_start[group + 1]], dtype=np.int64)
+
+    # --- filters -------------------------------------------------------------------------------------------
+    def allows(self, rows: np.ndarray, filter: Filter) -> np.ndarray:
+        return allowed_rows(self, rows, filter)
+
+    def _filter_masks(self, filter: Filter):
+        """(entry weight mask for bm25s, FAISS selector over vectors, number of allowed entries) of one filter."""
+        allowed = self.allows(np.arange(self.size), filter)
+        bits = np.packbits(allowed[np.asarray(self.vector_rows)], bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+        return allowed.astype(np.float32), (selector, bits), int(allowed.sum())
+
+    # --- channels ------------------------------------------------------------------------------------------
+    def dense(self, vector: np.ndarray, k: int, filter: Filter = NO_FILTER) -> Candidates:
+        wanted = min(self.vectors.ntotal, 2 * k + 8)  # each entry has a few vectors: ask for more, keep each entry's best
+        params = None
+        if not filter.empty:
+            _, (selector, _), count = self._masks(filter)
+            if not count:
+                return Candidates.none()
+            params = self._search_params(selector, wanted)
+        elif self._ef_search:
+            params = self._search_params(None, wanted)
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, positions = self.vectors.search(query, wanted, params=params)
+        found = positions[0] >= 0
+        rows = np.asarray(self.vector_rows)[positions[0][found]].astype(np.int64)
+        rows, first = np.unique(rows, return_index=True)  # results are best first: the first is each entry's best
+        best = np.maximum(scores[0][found][first], 0.0).astype(np.float32)
+        return _top(rows, best, k, positive=False)
+
+    def _search_params(self, selector, wanted: int):
+        if self._ef_search:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(self._ef_search, wanted)
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        return params
+
+    def bm25(self, query: WeightedTokens, k: int, filter: Filter = NO_FILTER) -> Candidates:
+        scores = self._bm25_all(query, filter)
+        if scores is None:
+            return Candidates.none()
+        return _top(np.arange(len(scores), dtype=np.int64), scores, k, positive=True)
+
+    def _bm25_all(self, query: WeightedTokens, filter: Filter) -> np.ndarray | None:
+        mask = None if filter.empty else self._masks(filter)[0]
+        total = None
+        for tokens, weight in query:
+            known = [t for t in tokens if t in self.bm25.vocab_dict]
+            if not known or not weight:
+                continue
+            scores = np.asarray(self.bm25.get_scores(known, weight_mask=mask), dtype=np.float32)
+            total = scores * weight if total is None else total + scores * weight
+        return total
+
+    def exact(self, identifiers: Container[str], k: int, filter: Filter = NO_FILTER) -> Candidates:
+        rows_of, weights_of, start = self._id_postings
+        keys = [self._identifiers[i] for i in identifiers if i in self._identifiers]
+        if not keys:
+            return Candidates.none()
+        rows = np.concatenate([rows_of[start[k] : start[k + 1]] for k in keys])
+        weights = np.concatenate([weights_of[start[k] : start[k + 1]] for k in keys])
+        rows, inverse = np.unique(rows, return_inverse=True)
+        scores = np.bincount(inverse, weights=weights).astype(np.float32)
+        keep = self.allows(rows, filter)
+        return _top(rows[keep], scores[keep], k, positive=True)
+
+    # --- fill-ins and statistics ---------------------------------------------------------------------------
+    def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros(0, dtype=np.float32)
+        starts, ends = self._vector_start[rows], self._vector_start[rows + 1]
+        positions = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        owners = np.repeat(np.arange(len(rows)), ends - starts)
+        best = np.zeros(len(rows), dtype=np.float32)
+        np.maximum.at(best, owners, self._reconstruct(positions) @ np.asarray(vector, dtype=np.float32))
+        return best
+
+    def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
+        scores = self._bm25_all(query, NO_FILTER)
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.zeros(len(rows), dtype=np.float32) if scores is None else scores[rows]
+
+    def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
+        best = np.zeros(len(self._sample_rows), dtype=np.float32)
+        if len(self._sample_vectors):
+            np.maximum.at(best, self._sample_owner, self._sample_vectors @ np.asarray(vector, dtype=np.float32))
+        values = best[self.allows(self._sample_rows, filter)]
+        if not len(values):
+            return DenseSample(0.0, 0.0, 0.0)
+        return DenseSample(float(values.min()), float(values.mean()), float(values.std()))
+
+    def offtopic(self, vector: np.ndarray) -> float:
+        if not len(self.offtopic_vectors):
+            return 0.0
+        return float((self.offtopic_vectors @ np.asarray(vector, dtype=np.float32)).max())
+
+    def _reconstruct(self, positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        if not len(positions):
+            return np.zeros((0, self.vectors.d), dtype=np.float32)
+        return self.vectors.reconstruct_batch(positions)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _top(rows: np.ndarray, scores: np.ndarray, k: int, positive: bool) -> Candidates:
+    """The k best (rows, scores), best first, ties by row; `positive`: only scores above 0."""
+    if positive:
+        keep = scores > 0
+        rows, scores = rows[keep], scores[keep]
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[part], scores[part]
+    order = np.lexsort((rows, -scores))
+    return Candidates(rows[order].astype(np.int64), scores[order].astype(np.float32))
+
+
+def open_embedded_store(path: Path | None, settings=None) -> EmbeddedStore:
+    """The published build of an index directory (default: the settings' one, checked against the corpus),
+    or one build directory as given."""
+    import dataclasses
+
+    from assistant.config import Settings
+    from assistant.index import load_build, load_index
+
+    settings = settings or Settings.from_env()
+    if path is not None and (path / "manifest.json").is_file():
+        return load_build(path, settings).store
+    if path is not None:
+        settings = dataclasses.replace(settings, index_dir=path)
+    return load_index(settings).store

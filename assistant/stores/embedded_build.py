@@ -1,0 +1,136 @@
+"""Writing an embedded store's files into a build directory (the reading side is assistant/stores/embedded.py).
+
+The dense index is exact (IndexFlatIP) up to HNSW_ABOVE entries and HNSW above: measured with
+`faq bench --scale`, exact search stays under the query embedding's cost up to about this size, while
+HNSW keeps a 1M-entry search in milliseconds at recall@10 ≥ 0.98 with EF_SEARCH.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from assistant.entry import FaqEntry
+from assistant.tokenize import corpus_identifiers, normalize
+
+HNSW_ABOVE = 20_000  # entries
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 64
+EF_SEARCH = 128
+SAMPLE_SIZE = 4096  # entries the dense statistics (spread, z-score) are taken over
+QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
+
+
+def write_dense_index(folder: Path, vectors: np.ndarray, entries: int, hnsw_above: int = HNSW_ABOVE) -> dict:
+    """vectors.faiss, exact or HNSW by the number of entries; returns what the manifest records."""
+    dim = vectors.shape[1]
+    if entries <= hnsw_above:
+        index = faiss.IndexFlatIP(dim)
+        info = {"kind": "flat", "hnsw_above": hnsw_above}
+    else:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        info = {"kind": "hnsw", "hnsw_above": hnsw_above, "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
+                "ef_search": EF_SEARCH}
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(index, str(folder / "vectors.faiss"))
+    return info
+
+
+def write_entry_files(folder: Path, entries: list[FaqEntry]) -> None:
+    lines = (json.dumps(entry.to_json(), ensure_ascii=False).encode() + b"\n" for entry in entries)
+    write_entry_lines(folder, lines, [e.id for e in entries])
+
+
+def write_entry_lines(folder: Path, lines: Iterable[bytes], ids: list[str]) -> None:
+    """entries.jsonl (one JSON entry a line) with its line offsets, and the sorted id → row lookup."""
+    offsets = [0]
+    with (folder / "entries.jsonl").open("wb") as out:
+        for line in lines:
+            out.write(line)
+            offsets.append(offsets[-1] + len(line))
+    np.save(folder / "entry_offsets.npy", np.array(offsets, dtype=np.int64), allow_pickle=False)
+    ids = np.array(ids)
+    order = np.argsort(ids, kind="stable")
+    np.save(folder / "entry_ids.npy", ids[order], allow_pickle=False)
+    np.save(folder / "entry_id_rows.npy", order.astype(np.int64), allow_pickle=False)
+
+
+def write_row_files(folder: Path, entries: list[FaqEntry], vector_rows: np.ndarray, aliases: dict[str, list[str]]) -> dict:
+    """The row arrays and identifier postings of `entries`; returns what the manifest records (vendors, docs,
+    the first row of each doc, the names that name each vendor in a query)."""
+    vendors = sorted({e.vendor for e in entries})
+    docs = list(dict.fromkeys(e.doc for e in entries))
+    group_ids: dict[str, int] = {}
+    groups = np.array([group_ids.setdefault(e.group or e.id, len(group_ids)) for e in entries], dtype=np.int32)
+    vendor_code = {v: i for i, v in enumerate(vendors)}
+    doc_code = {d: i for i, d in enumerate(docs)}
+    write_row_arrays(folder, np.array([vendor_code[e.vendor] for e in entries]), np.array([doc_code[e.doc] for e in entries]),
+                     groups, vector_rows)
+    write_identifiers(folder, identifier_postings(entries))
+    doc_rows = [next(row for row, e in enumerate(entries) if e.doc == doc) for doc in docs]
+    return {"vendors": vendors, "docs": docs, "doc_rows": doc_rows, "vendor_names": vendor_names(entries, aliases)}
+
+
+def write_row_arrays(folder: Path, vendor: np.ndarray, doc: np.ndarray, groups: np.ndarray, vector_rows: np.ndarray,
+                     seed: int = 0) -> None:
+    """Vendor/doc/group code of each row, group members (row order: newest edition first), each row's vector
+    range, and the fixed sample of rows the dense statistics are taken over."""
+    n = len(groups)
+    np.save(folder / "row_vendor.npy", vendor.astype(np.int16))
+    np.save(folder / "row_doc.npy", doc.astype(np.int16))
+    np.save(folder / "row_group.npy", groups.astype(np.int32))
+    order = np.argsort(groups, kind="stable").astype(np.int32)
+    np.save(folder / "group_order.npy", order)
+    np.save(folder / "group_start.npy", np.searchsorted(groups[order], np.arange(int(groups.max(initial=-1)) + 2)).astype(np.int64))
+    vector_rows = np.asarray(vector_rows)
+    if np.any(np.diff(vector_rows) < 0):
+        raise ValueError("vectors must be stored in entry order")
+    np.save(folder / "vector_rows.npy", vector_rows.astype(np.int32), allow_pickle=False)
+    counts = np.bincount(vector_rows, minlength=n)
+    np.save(folder / "vector_start.npy", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    rng = np.random.default_rng(seed)
+    sample = np.arange(n) if n <= SAMPLE_SIZE else np.sort(rng.choice(n, SAMPLE_SIZE, replace=False))
+    np.save(folder / "sample_rows.npy", sample.astype(np.int64))
+
+
+def vendor_names(entries: list[FaqEntry], aliases: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Vendor slug → the folded names that name it in a query: its display name's first word, the
+    manifest's aliases and the slug itself."""
+    names: dict[str, set[str]] = {}
+    for e in entries:
+        names.setdefault(e.vendor, {e.vendor}).add(normalize(e.vendor_name).split()[0])
+    for slug, found in names.items():
+        found.update(normalize(a) for a in aliases.get(slug, ()))
+    return {slug: sorted(found) for slug, found in sorted(names.items())}
+
+
+Postings = dict[str, tuple[np.ndarray, np.ndarray]]  # identifier → (rows, weights)
+
+
+def identifier_postings(entries: list[FaqEntry]) -> Postings:
+    """Identifier → rows carrying it, weight 2 + 1 when it is in the question, 1 when only in the answer."""
+    postings: dict[str, tuple[list[int], list[float]]] = {}
+    for row, entry in enumerate(entries):
+        in_question = corpus_identifiers([entry.question])
+        for identifier in in_question | corpus_identifiers([entry.answer]):
+            rows, weights = postings.setdefault(identifier, ([], []))
+            rows.append(row)
+            weights.append(QUESTION_WEIGHT + TEXT_WEIGHT if identifier in in_question else TEXT_WEIGHT)
+    return {key: (np.array(rows, dtype=np.int64), np.array(weights, dtype=np.float32))
+            for key, (rows, weights) in postings.items()}
+
+
+def write_identifiers(folder: Path, postings: Postings) -> None:
+    """identifiers.json (the keys, in order) and their postings as flat arrays with start offsets."""
+    keys = sorted(postings)
+    rows = [postings[k][0] for k in keys]
+    (folder / "identifiers.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
+    np.save(folder / "identifier_rows.npy", np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64))
+    np.save(folder / "identifier_weights.npy",
+            np.concatenate([postings[k][1] for k in keys]).astype(np.float32) if rows else np.zeros(0, np.float32))
+    np.save(folder / "identifier_start.npy", np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64))
