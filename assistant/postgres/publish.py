@@ -61,6 +61,13 @@ CREATE INDEX ON {entries} (group_no);
 """
 
 
+def check_target(url: str) -> None:
+    """The database can take a build: reachable, pgvector there or creatable (checked before building)."""
+    check_reachable(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_pgvector(conn, url)
+
+
 def publish_build(url: str, build: Path, settings, log=print) -> str:
     """Copy the build directory `build` into the database and publish it; returns the build id."""
     check_reachable(url)

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.entry import FaqEntry
 from assistant.postgres.connection import (
-    NoPublishedBuildError, describe, open_pool, require_pgvector,
+    NoPublishedBuildError, check_reachable, describe, open_pool, require_pgvector,
 )
 from assistant.postgres.publish import vector_text
 from assistant.postgres.schema import ident, published
@@ -53,14 +53,17 @@ def open_postgres_store(url: str, settings=None) -> "PostgresStore":
         raise
 
 
-def published_build_id(url: str) -> str | None:
-    """The build id the database publishes now, or None (never raises: servers poll it)."""
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            found = published(conn)
-    except psycopg.Error:
-        return None
-    return found[0] if found else None
+def published_manifest(url: str) -> dict:
+    """The manifest of the build the database publishes (no store opened)."""
+    check_reachable(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        require_pgvector(conn, url)
+        found = published(conn)
+        if found is None:
+            raise NoPublishedBuildError(
+                f"{describe(url)} holds no published FAQ build: run `faq build --store <the same URL>`")
+        return conn.execute(sql.SQL("SELECT value FROM {} WHERE key = 'manifest'").format(ident(found[1], "meta"))
+                            ).fetchone()[0]
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -128,6 +131,23 @@ class PostgresStore:
     @property
     def vocabulary(self) -> Container[str]:
         return self._term_no
+
+    def published_now(self) -> str | None:
+        """The build id the database publishes now (None when it cannot be read): servers poll it."""
+        try:
+            with self._pool.connection(timeout=5) as conn:
+                found = published(conn)
+        except (psycopg.Error, PoolTimeout):
+            return None
+        return found[0] if found else None
+
+    def usable(self) -> bool:
+        """Whether this build's schema is still in the database (a build two publishes later drops it)."""
+        try:
+            with self._pool.connection(timeout=5) as conn:
+                return conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (self.schema,)).fetchone()[0]
+        except (psycopg.Error, PoolTimeout):
+            return False
 
     def rerank_source(self) -> "PostgresBuildView":
         return self.view
