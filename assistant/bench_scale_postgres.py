@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
 from assistant.bench_scale import QUERIES, ROUNDS, replicate
 from assistant.config import Settings
 from assistant.index import load_index
 from assistant.labels import load_queries
-from assistant.postgres.connection import DatabaseError, check_reachable, describe
+from assistant.postgres.connection import DatabaseError, check_reachable, describe, url_with
 from assistant.postgres.publish import publish_build
 
 CHILD = r"""
@@ -81,7 +81,7 @@ def _scratch_database(url: str) -> tuple[str, str]:
     except psycopg.Error as exc:
         raise DatabaseError(f"the benchmark creates a scratch database on {describe(url)} and could not "
                             f"({str(exc).strip().splitlines()[0]}): use a user with CREATEDB") from None
-    return name, conninfo.make_conninfo(url, dbname=name)
+    return name, url_with(url, dbname=name)
 
 
 def _drop_database(url: str, name: str) -> None:

@@ -101,9 +101,10 @@ def postgres_url(postgres_server):
     import uuid
 
     import psycopg
-    from psycopg import conninfo
+
+    from assistant.postgres.connection import url_with
 
     name = f"faq_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return conninfo.make_conninfo(postgres_server, dbname=name)
+    return url_with(postgres_server, dbname=name)

@@ -32,11 +32,11 @@ def _quiet(message: str) -> None:
 @pytest.fixture(scope="session")
 def published_url(built, postgres_server):
     """A database holding the session's build of the bundled corpus, published by `publish_build`."""
-    from psycopg import conninfo
+    from assistant.postgres.connection import url_with
 
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute("CREATE DATABASE faq_parity")
-    url = conninfo.make_conninfo(postgres_server, dbname="faq_parity")
+    url = url_with(postgres_server, dbname="faq_parity")
     publish_build(url, current_build(built.index_dir), built, log=_quiet)
     return url
 
@@ -182,13 +182,13 @@ def test_an_unreachable_database_is_a_message_and_exit_2(tmp_path):
 
 def test_a_database_without_pgvector_says_so(postgres_server, postgres_url):
     """A user who may not create extensions, in a database where pgvector is not installed."""
-    from psycopg import conninfo
+    from assistant.postgres.connection import url_with
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS faq_plain")
         conn.execute("CREATE ROLE faq_plain LOGIN")
         conn.execute("GRANT CREATE ON SCHEMA public TO faq_plain")
-    url = conninfo.make_conninfo(postgres_url, user="faq_plain")
+    url = url_with(postgres_url, user="faq_plain")
     for command in ("build", "search"):
         done = _faq(command, *(["签名"] if command == "search" else []), "--store", url)
         assert done.returncode == 2, done.stderr

@@ -5,6 +5,8 @@ appears in a message."""
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import quote, urlencode
 
 import psycopg
 from psycopg import conninfo
@@ -44,7 +46,7 @@ def database_url(store: str | None = None) -> str | None:
     if store and store.strip():
         if is_database_url(store):
             return store.strip()
-        if "://" in store:
+        if "://" in store or re.match(r"\s*\w+\s*=", store):  # another scheme, or a key=value conninfo
             raise DatabaseError(f"--store {describe(store)} is not a PostgreSQL URL: "
                                 "give postgresql://user:password@host:port/database, or a directory")
         return None
@@ -52,6 +54,28 @@ def database_url(store: str | None = None) -> str | None:
     if env and not is_database_url(env):
         raise DatabaseError(f"{URL_ENV} is not a PostgreSQL URL: give postgresql://user:password@host:port/database")
     return env or None
+
+
+def url_with(url: str, **changes: str) -> str:
+    """The same URL with some connection parameters changed (dbname, user, …), still a postgresql:// URL."""
+    parts = {**conninfo.conninfo_to_dict(url), **changes}
+    host = parts.pop("host", "")
+    port = parts.pop("port", "")
+    user = parts.pop("user", "")
+    password = parts.pop("password", "")
+    dbname = parts.pop("dbname", "")
+    query = dict(parts)
+    netloc = ""
+    if user:
+        netloc = quote(user, safe="") + (":" + quote(password, safe="") if password else "") + "@"
+    if host and not host.startswith("/"):
+        netloc += host + (f":{port}" if port else "")
+    else:
+        if host:
+            query["host"] = host
+        if port:
+            query["port"] = port
+    return f"postgresql://{netloc}/{quote(dbname, safe='')}" + (f"?{urlencode(query)}" if query else "")
 
 
 def describe(url: str) -> str:

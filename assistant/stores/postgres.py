@@ -88,6 +88,7 @@ class PostgresStore:
             self.vector_rows = np.array(conn.execute(sql.SQL("SELECT row FROM {} ORDER BY position")
                                                      .format(self._t["vectors"])).fetchall(), dtype=np.int64).reshape(-1)
         self.manifest = meta["manifest"]
+        self._approximate = self.manifest.get("dense_index", {}).get("kind", "flat") != "flat"
         self._bm25 = meta["bm25"]
         codes = np.array(codes, dtype=np.int64).reshape(-1, 3)
         self._vendor, self._doc = codes[:, 0].astype(np.int16), codes[:, 1].astype(np.int16)
@@ -226,10 +227,13 @@ class PostgresStore:
         wanted = min(len(self.vector_rows), 2 * k + 8)  # an entry has a few vectors: keep each entry's best
         where, params = self._where(filter)
         query = vector_text(vector)
+        # As the embedded store: exact below the size its build chose HNSW at (`+ 0` keeps the planner off the
+        # HNSW index), the HNSW index above.
+        order = sql.SQL("embedding <#> %s::vector" if self._approximate else "(embedding <#> %s::vector) + 0")
         with self._pool.connection() as conn:
             found = conn.execute(
-                sql.SQL("SELECT row, -(embedding <#> %s::vector) FROM {} WHERE {} ORDER BY embedding <#> %s::vector "
-                        "LIMIT %s").format(self._t["vectors"], where),
+                sql.SQL("SELECT row, -(embedding <#> %s::vector) FROM {} WHERE {} ORDER BY {} LIMIT %s")
+                .format(self._t["vectors"], where, order),
                 [query, *params, query, wanted]).fetchall()
         if not found:
             return Candidates.none()
