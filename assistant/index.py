@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import bm25s
 import faiss
 import numpy as np
 from tqdm import tqdm
@@ -40,7 +39,7 @@ from assistant.build_report import report_build
 from assistant.glossary import Glossary
 from assistant.abstain import AbstentionModel
 from assistant.fusion import FusionParams
-from assistant.stores.embedded_build import write_dense_index, write_entry_files, write_row_files
+from assistant.stores.embedded_build import write_store_files
 from assistant.stores.embedded import ENTRY_FILES, ROW_FILES, EmbeddedStore
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
@@ -233,9 +232,6 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     try:
         tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
         corpus_tokens = [tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in tqdm(entries, desc="tokenizing")]
-        bm25 = bm25s.BM25()
-        bm25.index(corpus_tokens, show_progress=False)
-        bm25.save(str(staging / "bm25"))
 
         texts, rows = [], []
         for row, entry in enumerate(entries):
@@ -248,10 +244,9 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
         vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
         log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
         np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
-        dense_index = write_dense_index(staging, vectors, len(entries))
-        write_entry_files(staging, entries)
         aliases = {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()}
-        rows_info = write_row_files(staging, entries, np.array(rows), aliases)
+        store_info = write_store_files(staging, entries, vectors, np.array(rows), corpus_tokens, aliases)
+        vocabulary = store_info.pop("vocabulary")
         (staging / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
         index_manifest = {
             "schema": SCHEMA,
@@ -260,15 +255,14 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
             "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
             "corpus": corpus_fingerprint(settings),
             "vendor_aliases": aliases,
-            **rows_info,
-            "dense_index": dense_index,
+            **store_info,
             "fusion": FusionParams().to_json(),
             "abstention": AbstentionModel.default(embedder.id).to_json(),
             "counts": {
                 "entries": len(entries),
                 "groups": len({e.group for e in entries}),
                 "vectors": int(vectors.shape[0]),
-                "vocabulary": len(bm25.vocab_dict),
+                "vocabulary": vocabulary,
                 "terms": len(terms),
                 "offtopic": len(offtopic),
             },

@@ -305,13 +305,14 @@ def build_abstention(manifest: dict, embedder_id: str) -> AbstentionModel:
     return AbstentionModel.from_json(stored) if stored else AbstentionModel.default(embedder_id)
 
 
-def open_searcher(settings, model: str | None = None, **options) -> Searcher:
-    """Load the published index and the embedder it was built with (or `model`, which must match)."""
-    from assistant.index import load_index
+def open_searcher(settings, model: str | None = None, store: str | None = None, **options) -> Searcher:
+    """The published build (`store`: an index directory or a `postgresql://` URL; default: FAQ_DATABASE_URL,
+    else the settings' index directory) and the embedder it was built with (or `model`, which must match)."""
+    from assistant.stores import open_store
 
-    index = load_index(settings)  # the build's view; `Searcher` reaches its store through it
-    embedder = load_embedder(model or index.manifest["embedder"]["spec"])
+    opened = open_store(store, settings)
+    embedder = load_embedder(model or opened.manifest["embedder"]["spec"])
     glossary = Glossary.load(settings.glossary_path)
     if "reranker" not in options:
-        options["reranker"] = Reranker.load(index, glossary)
-    return Searcher(index, embedder, glossary, **options)
+        options["reranker"] = Reranker.load(opened.rerank_source(), glossary)
+    return Searcher(opened, embedder, glossary, **options)

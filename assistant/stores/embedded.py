@@ -90,7 +90,7 @@ class EmbeddedStore:
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
         self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         self._ef_search = int(manifest.get("dense_index", {}).get("ef_search", 0))
-        self.bm25 = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
+        self.bm25_model = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
         keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
         self._identifiers = {key: i for i, key in enumerate(keys)}
         self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
@@ -123,7 +123,7 @@ class EmbeddedStore:
 
     @property
     def vocabulary(self) -> Container[str]:
-        return self.bm25.vocab_dict
+        return self.bm25_model.vocab_dict
 
     def rerank_source(self) -> "BuildView":
         return self.view
@@ -204,15 +204,28 @@ class EmbeddedStore:
             return Candidates.none()
         return _top(np.arange(len(scores), dtype=np.int64), scores, k, positive=True)
 
-    def _bm25_all(self, query: WeightedTokens, filter: Filter) -> np.ndarray | None:
-        mask = None if filter.empty else self._masks(filter)[0]
-        total = None
+    def _postings(self, query: WeightedTokens):
+        """(entry rows, BM25 scores) of every posting of the query's known tokens, each times its part's weight."""
+        vocab, matrix = self.bm25_model.vocab_dict, self.bm25_model.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
         for tokens, weight in query:
-            known = [t for t in tokens if t in self.bm25.vocab_dict]
-            if not known or not weight:
+            if not weight:
                 continue
-            scores = np.asarray(self.bm25.get_scores(known, weight_mask=mask), dtype=np.float32)
-            total = scores * weight if total is None else total + scores * weight
+            for token in tokens:  # a repeated token counts again, as in bm25s
+                if (at := vocab.get(token)) is not None:
+                    start, end = int(indptr[at]), int(indptr[at + 1])
+                    yield indices[start:end], data[start:end], weight
+
+    def _bm25_all(self, query: WeightedTokens, filter: Filter) -> np.ndarray | None:
+        """Scores of every entry: bm25s's index summed with one bincount (its own scorer adds with np.add.at)."""
+        postings = list(self._postings(query))
+        if not postings:
+            return None
+        rows = np.concatenate([p[0] for p in postings])
+        scores = np.concatenate([p[1] * np.float32(p[2]) for p in postings])
+        total = np.bincount(rows, weights=scores, minlength=self.size).astype(np.float32)
+        if not filter.empty:
+            total *= self._masks(filter)[0]
         return total
 
     def exact(self, identifiers: Container[str], k: int, filter: Filter = NO_FILTER) -> Candidates:
@@ -240,9 +253,13 @@ class EmbeddedStore:
         return best
 
     def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
-        scores = self._bm25_all(query, NO_FILTER)
         rows = np.asarray(rows, dtype=np.int64)
-        return np.zeros(len(rows), dtype=np.float32) if scores is None else scores[rows]
+        total = np.zeros(len(rows), dtype=np.float64)
+        for docs, scores, weight in self._postings(query):  # each posting list is sorted by entry row
+            at = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
+            hit = docs[at] == rows if len(docs) else np.zeros(len(rows), dtype=bool)
+            total[hit] += scores[at[hit]] * np.float32(weight)
+        return total.astype(np.float32)
 
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)

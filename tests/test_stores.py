@@ -1,0 +1,150 @@
+"""The embedded store behind the store protocol: lazy entries, integer groups, filters applied inside the
+store, exact below the size threshold and HNSW above it. A small store written by the build's own writers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant.entry import FaqEntry, Source
+from assistant.stores import NO_FILTER, Filter, Store
+from assistant.stores.embedded import EmbeddedStore
+from assistant.stores.embedded_build import write_store_files
+from assistant.tokenize import Tokenizer
+
+DIM = 32
+DOCS = {"tencent": ["t-2025", "t-2024"], "aliyun": ["a-2025"]}
+TOPICS = ["签名", "模板", "发送", "账单", "套餐", "退款", "国际短信", "验证码"]
+
+
+def _entries(count: int) -> list[FaqEntry]:
+    entries = []
+    for i in range(count):
+        vendor = "tencent" if i % 3 else "aliyun"
+        docs = DOCS[vendor]
+        topic = TOPICS[i % len(TOPICS)]
+        for edition, doc in enumerate(docs):  # every question in each of its vendor's editions, newest first
+            question = f"{topic}问题{i}" + (f" 错误码 {1000 + i}" if i % 5 == 0 else "")
+            answer = f"{topic}的回答{i}" + (f"，见 {2000 + i}" if i % 7 == 0 else "")
+            entries.append(FaqEntry(f"{doc}-{i}", vendor, "腾讯云 Tencent Cloud" if vendor == "tencent" else "阿里云 Alibaba Cloud",
+                                    "短信", doc, doc, None, None, question, answer, Source("x.md", 1, 2),
+                                    group=f"g{i}"))
+    # rows grouped per doc, as a build ingests them (edition by edition)
+    return sorted(entries, key=lambda e: [d for ds in DOCS.values() for d in ds].index(e.doc))
+
+
+def _write(folder, entries, hnsw_above=10_000, seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(2 * len(entries), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = np.repeat(np.arange(len(entries)), 2)
+    tokenizer = Tokenizer(TOPICS, folder / "jieba")
+    tokens = [tokenizer.tokens(f"{e.question}\n{e.answer}") for e in entries]
+    info = write_store_files(folder, entries, vectors, rows, tokens, {"aliyun": ["阿里"]}, hnsw_above=hnsw_above)
+    np.save(folder / "offtopic.npy", vectors[:3])
+    manifest = {"build_id": "test", "embedder": {"id": "x", "spec": "x", "dim": DIM}, **info}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return EmbeddedStore(folder, manifest, tokenizer), vectors, rows
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    entries = _entries(60)
+    store, vectors, rows = _write(tmp_path_factory.mktemp("store"), entries)
+    return store, entries, vectors, rows
+
+
+def _exact_best(vectors, rows, query, n):
+    best = np.full(n, -2.0, dtype=np.float32)
+    np.maximum.at(best, rows, vectors @ query)
+    return best
+
+
+def test_the_embedded_store_follows_the_protocol_and_reads_entries_lazily(small):
+    store, entries, _, _ = small
+    assert isinstance(store, Store)
+    assert store.size == len(entries)
+    assert store.entries([5, 0]) == [entries[5], entries[0]]
+    row, entry = store.entry_by_id(entries[17].id)
+    assert (row, entry) == (17, entries[17])
+    assert store.entry_by_id("no-such-id") is None
+    assert list(store.rerank_source().entries) == entries
+    assert store.vendors == ["aliyun", "tencent"] and store.docs == ["t-2025", "t-2024", "a-2025"]
+    assert store.manifest["dense_index"]["kind"] == "flat"
+
+
+def test_groups_are_integers_with_members_newest_edition_first(small):
+    store, entries, _, _ = small
+    row = next(r for r, e in enumerate(entries) if e.doc == "t-2024")
+    group = int(store.group_of(np.array([row]))[0])
+    members = store.group_members(group)
+    assert [entries[m].doc for m in members] == ["t-2025", "t-2024"]
+    assert {entries[m].group for m in members} == {entries[row].group}
+
+
+@pytest.mark.parametrize("filter", [NO_FILTER, Filter(vendor="aliyun"), Filter(doc="t-2024"),
+                                    Filter(vendor="tencent", doc="t-2025"), Filter(vendor="aliyun", doc="t-2025")])
+def test_dense_top_k_is_the_exact_top_k_of_the_allowed_entries(small, filter):
+    store, entries, vectors, rows = small
+    query = vectors[7] * 0.6 + vectors[40] * 0.4
+    query /= np.linalg.norm(query)
+    allowed = np.array([(filter.vendor in (None, e.vendor)) and (filter.doc in (None, e.doc)) for e in entries])
+    best = _exact_best(vectors, rows, query, len(entries))
+    best[~allowed] = -np.inf
+    expected = [r for r in np.argsort(-best, kind="stable")[:10] if allowed[r]]
+    found = store.dense(query, 10, filter)
+    assert found.rows.tolist() == expected
+    assert np.allclose(found.scores, np.maximum(best[expected], 0), atol=1e-5)
+    assert np.allclose(store.dense_scores(query, found.rows), best[expected], atol=1e-5)
+
+
+def test_bm25_and_exact_apply_the_filter_inside_the_store(small):
+    store, entries, _, _ = small
+    query = [(store.tokenizer.tokens("签名 问题"), 1.0)]
+    every = store.bm25(query, 1000)
+    only = store.bm25(query, 1000, Filter(vendor="aliyun"))
+    assert len(only) and all(entries[r].vendor == "aliyun" for r in only.rows)
+    assert set(only.rows) == {r for r in every.rows if entries[r].vendor == "aliyun"}
+    assert np.allclose(store.bm25_scores(query, only.rows), only.scores)
+    library = store.bm25_model.get_scores(query[0][0])  # bm25s's own scorer over the whole corpus
+    assert np.allclose(every.scores, library[every.rows], rtol=1e-6)
+    assert set(every.rows) == set(np.flatnonzero(library > 0))
+    assert list(only.scores) == sorted(only.scores, reverse=True)
+    # An identifier in the question weighs 3, one only in the answer 1.
+    code = store.exact({"1000"}, 10)
+    assert {entries[r].doc for r in code.rows} == {"a-2025"} and set(code.scores) == {3.0}
+    answer_only = store.exact({"2000"}, 10)
+    assert len(answer_only) == 1 and answer_only.scores[0] == 1.0
+    assert not len(store.exact({"1000"}, 10, Filter(vendor="tencent")))
+    assert not len(store.exact({"424242"}, 10))
+
+
+def test_dense_statistics_come_from_the_allowed_sample(small):
+    store, entries, vectors, rows = small
+    query = vectors[3]
+    best = np.maximum(_exact_best(vectors, rows, query, len(entries)), 0)
+    aliyun = np.array([e.vendor == "aliyun" for e in entries])
+    sample = store.dense_sample(query, Filter(vendor="aliyun"))  # the whole store: smaller than the sample
+    assert sample.low == pytest.approx(best[aliyun].min(), abs=1e-5)
+    assert sample.mean == pytest.approx(best[aliyun].mean(), abs=1e-5)
+    assert store.offtopic(query) == pytest.approx(float((vectors[:3] @ query).max()), abs=1e-5)
+
+
+def test_above_the_size_threshold_the_dense_index_is_hnsw_and_recalls_the_exact_top_10(tmp_path):
+    entries = _entries(400)  # 800 entries over the docs
+    store, vectors, rows = _write(tmp_path, entries, hnsw_above=500, seed=1)
+    assert store.manifest["dense_index"]["kind"] == "hnsw"
+    assert type(store.vectors).__name__ == "IndexHNSWFlat"
+    rng = np.random.default_rng(2)
+    recalls = []
+    for _ in range(30):
+        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.3, size=DIM).astype(np.float32)
+        query /= np.linalg.norm(query)
+        best = _exact_best(vectors, rows, query, len(entries))
+        exact = set(np.argsort(-best, kind="stable")[:10].tolist())
+        recalls.append(len(exact & set(store.dense(query, 10).rows.tolist())) / 10)
+    assert np.mean(recalls) >= 0.98
+    filtered = store.dense(vectors[0], 10, Filter(doc="a-2025"))
+    assert len(filtered) == 10 and all(entries[r].doc == "a-2025" for r in filtered.rows)
