@@ -43,12 +43,13 @@ CREATE TABLE {identifiers} (identifier TEXT NOT NULL, row INT NOT NULL, weight R
 STATISTICS = """
 CREATE TABLE {terms} AS
     SELECT (row_number() OVER (ORDER BY term COLLATE "C") - 1)::int AS term_no, term, df,
-           ln(1 + (%(n)s - df + 0.5) / (df + 0.5)) AS idf
+           ln(1 + ({n}::float8 - df + 0.5) / (df + 0.5)) AS idf
     FROM (SELECT term, count(DISTINCT row)::int AS df FROM {entry_tokens}, unnest(tokens) AS term GROUP BY term) t;
 CREATE UNIQUE INDEX ON {terms} (term);
 CREATE TABLE {postings} AS
     SELECT t.term_no, c.row, c.tf, e.vendor, e.doc,
-           (t.idf * c.tf / (c.tf + %(k1)s * (1 - %(b)s + %(b)s * c.length / %(avgdl)s)))::real AS impact
+           (t.idf * c.tf / (c.tf + {k1}::float8 * (1 - {b}::float8 + {b}::float8 * c.length / {avgdl}::float8)))::real
+               AS impact
     FROM (SELECT row, term, count(*)::int AS tf, cardinality(tokens) AS length
           FROM {entry_tokens}, unnest(tokens) AS term GROUP BY row, term, cardinality(tokens)) c
     JOIN {terms} t USING (term) JOIN {entries} e USING (row)
@@ -146,7 +147,7 @@ def _load(conn: psycopg.Connection, schema: str, build: Path, manifest: dict, se
     _copy_vectors(conn, names, build, vendor, doc)
     lengths = _copy_tokens(conn, names, build, entries, settings)
     bm25 = _bm25_parameters(build, lengths)
-    conn.execute(sql.SQL(STATISTICS).format(**names), bm25)
+    conn.execute(sql.SQL(STATISTICS).format(**names, **{k: sql.Literal(v) for k, v in bm25.items()}))
     _copy_identifiers(conn, names, build, vendor, doc)
     conn.execute(sql.SQL("INSERT INTO {} VALUES ('manifest', %s), ('bm25', %s)").format(names["meta"]),
                  (json.dumps(manifest, ensure_ascii=False), json.dumps(bm25)))
@@ -207,12 +208,14 @@ def _bm25_parameters(build: Path, lengths: np.ndarray) -> dict:
 
 
 def _copy_identifiers(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray) -> None:
-    postings = json.loads((build / "identifiers.json").read_text(encoding="utf-8"))
+    """The build's identifier postings (keys in order; rows and weights as flat arrays with start offsets)."""
+    keys = json.loads((build / "identifiers.json").read_text(encoding="utf-8"))
+    rows, weights, starts = (np.load(build / f"identifier_{name}.npy") for name in ("rows", "weights", "start"))
     with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (identifier, row, weight, vendor, doc) FROM STDIN")
                                         .format(names["identifiers"])) as copy:
-        for identifier, (rows, weights) in postings.items():
-            for row, weight in zip(rows, weights):
-                copy.write_row((identifier, row, weight, int(vendor[row]), int(doc[row])))
+        for key, start, end in zip(keys, starts[:-1].tolist(), starts[1:].tolist()):
+            for row, weight in zip(rows[start:end].tolist(), weights[start:end].tolist()):
+                copy.write_row((key, row, weight, int(vendor[row]), int(doc[row])))
 
 
 def _copy_blobs(conn, names, build: Path) -> None:
