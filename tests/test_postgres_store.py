@@ -218,3 +218,31 @@ def test_a_database_without_a_published_build_says_what_to_run(postgres_url):
 def test_not_a_postgresql_url_is_refused():
     done = _faq("search", "签名", "--store", "mysql://user:pw@host/db")
     assert done.returncode == 2 and "not a PostgreSQL URL" in done.stderr and "pw" not in done.stderr
+
+
+def test_a_server_logs_to_the_database_and_follows_its_published_build(built, postgres_url, tmp_path):
+    """What every replica does: searches and votes go to the shared tables; a new publish is picked up."""
+    from assistant.postgres.feedback import PostgresFeedbackStore
+    from assistant.web.service import Service
+
+    first = current_build(built.index_dir)
+    publish_build(postgres_url, first, built, log=_quiet)
+    settings = dataclasses.replace(built, database_url=postgres_url, data_dir=tmp_path / "data")
+    service = Service.open(settings)
+    assert isinstance(service.feedback, PostgresFeedbackStore) and service.build_id == first.name
+    result = service.search("1014", surface="api")
+    service.search_log.shutdown(wait=True)
+    other_replica = PostgresFeedbackStore(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        logged = conn.execute("SELECT query, entry_ids, build_id FROM faq.searches").fetchall()
+    assert logged == [("1014", [h.entry.id for h in result.hits], first.name)]
+    other_replica.record_vote("a1", "1014", result.hits[0].entry.id, -1, "wrong edition")
+    assert service.feedback.report()["down_voted"][0][:2] == (result.hits[0].entry.id, 1)
+    assert not (tmp_path / "data").exists()  # nothing local
+
+    second = _copy_build(first, tmp_path, "20990103T000000-next")
+    publish_build(postgres_url, second, built, log=_quiet)
+    service.holder.refresh(force=True)
+    service.holder.wait_loaded()
+    status = service.holder.status()
+    assert service.build_id == second.name and status["usable"] and not status["newer_published"]
