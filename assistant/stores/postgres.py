@@ -25,7 +25,7 @@ from assistant.entry import FaqEntry
 from assistant.postgres.connection import (
     NoPublishedBuildError, check_reachable, describe, open_pool, require_pgvector,
 )
-from assistant.postgres.publish import vector_text
+from assistant.postgres.publish import QueryVector
 from assistant.postgres.schema import ident, published
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
@@ -226,7 +226,7 @@ class PostgresStore:
     def dense(self, vector: np.ndarray, k: int, filter: Filter = NO_FILTER) -> Candidates:
         wanted = min(len(self.vector_rows), 2 * k + 8)  # an entry has a few vectors: keep each entry's best
         where, params = self._where(filter)
-        query = vector_text(vector)
+        query = QueryVector(vector)
         # As the embedded store: exact below the size its build chose HNSW at (`+ 0` keeps the planner off the
         # HNSW index), the HNSW index above.
         order = sql.SQL("embedding <#> %s::vector" if self._approximate else "(embedding <#> %s::vector) + 0")
@@ -318,7 +318,7 @@ class PostgresStore:
         with self._pool.connection() as conn:
             found = conn.execute(sql.SQL("SELECT row, max(-(embedding <#> %s::vector)) FROM {} WHERE row = ANY(%s) "
                                          "GROUP BY row").format(self._t["vectors"]),
-                                 (vector_text(vector), rows.tolist())).fetchall()
+                                 (QueryVector(vector), rows.tolist())).fetchall()
         position = {int(r): i for i, r in enumerate(rows.tolist())}
         for row, score in found:
             scores[position[row]] = score
