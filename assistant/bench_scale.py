@@ -29,7 +29,7 @@ from assistant.errors import AssistantError
 from assistant.index import bm25_text, load_index, sha256_file, CHECKED_FILES
 from assistant.labels import load_queries
 from assistant.stores.embedded_build import (
-    identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
+    HNSW_ABOVE, identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
 )
 
 class ScaleError(AssistantError, ValueError):
@@ -41,7 +41,7 @@ QUERIES = 200
 ROUNDS = 2
 
 
-def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print) -> dict:
+def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print, hnsw_above: int = HNSW_ABOVE) -> dict:
     """Write a store of `n` entries replicated from the published build into `folder`; returns its manifest."""
     real = load_index(settings)
     store = real.store
@@ -62,15 +62,17 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     vector_rows = np.repeat(np.arange(n), per_row[source])
     within = np.arange(len(vector_rows)) - np.repeat(np.concatenate([[0], np.cumsum(per_row[source])])[:-1], per_row[source])
     positions = starts[source][vector_rows] + within
-    vectors = np.empty((len(positions), real_vectors.shape[1]), dtype=np.float32)
-    for at in range(0, len(positions), 100_000):  # in blocks: noise for 2M vectors at once would double the memory
-        block = real_vectors[positions[at : at + 100_000]]
-        jittered = copy[vector_rows[at : at + 100_000]] > 0  # the first copy is the real corpus itself
-        noisy = block[jittered] + rng.normal(0.0, JITTER, (int(jittered.sum()), block.shape[1])).astype(np.float32)
-        block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
-        vectors[at : at + len(block)] = block
-    dense_index = write_dense_index(folder, vectors, n)
-    log(f"vectors: {len(vectors)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
+
+    def blocks(size: int = 100_000):  # the noise of 2M vectors at once would double the memory
+        for at in range(0, len(positions), size):
+            block = real_vectors[positions[at : at + size]]
+            jittered = copy[vector_rows[at : at + size]] > 0  # the first copy is the real corpus itself
+            noisy = block[jittered] + rng.normal(0.0, JITTER, (int(jittered.sum()), block.shape[1])).astype(np.float32)
+            block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+            yield block
+
+    dense_index = write_dense_index(folder, blocks(), n, hnsw_above, dim=real_vectors.shape[1])
+    log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
     tokens = [store.tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in entries]
@@ -112,32 +114,43 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     manifest = dict(real.manifest)
     manifest["build_id"] = f"scale-{n}"
     manifest["dense_index"] = dense_index
-    manifest["counts"] = {**manifest["counts"], "entries": n, "groups": int(groups.max()) + 1, "vectors": len(vectors)}
+    manifest["counts"] = {**manifest["counts"], "entries": n, "groups": int(groups.max()) + 1, "vectors": len(positions)}
     manifest["files"] = {name: sha256_file(folder / name) for name in CHECKED_FILES}
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
 
 
-def recall_at_10(folder: Path, settings: Settings, query_vectors: np.ndarray) -> float:
-    """Share of the exact top-10 entries (brute force over every vector) the store's dense channel returns."""
+def recall_at_10(folder: Path, settings: Settings, query_vectors: np.ndarray, block: int = 200_000) -> float:
+    """Share of the exact top-10 entries (brute force over every vector, block by block) that the store's
+    dense channel returns."""
     from assistant.index import load_build
 
     store = load_build(folder, settings).store
-    vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
     rows = np.asarray(store.vector_rows)
+    best = np.full((len(query_vectors), store.size), -2.0, dtype=np.float32)
+    for at in range(0, store.vectors.ntotal, block):
+        vectors = store.vectors.reconstruct_n(at, min(block, store.vectors.ntotal - at))
+        similarities = query_vectors @ vectors.T
+        for q in range(len(query_vectors)):
+            np.maximum.at(best[q], rows[at : at + len(vectors)], similarities[q])
     found = []
-    for q in query_vectors:
-        similarities = vectors @ q
-        best = np.zeros(store.size, dtype=np.float32) - 2
-        np.maximum.at(best, rows, similarities)
-        exact = set(np.argsort(-best, kind="stable")[:10].tolist())
-        approximate = set(store.dense(q, 10).rows.tolist())
-        found.append(len(exact & approximate) / 10)
+    for q, vector in enumerate(query_vectors):
+        exact = set(np.argsort(-best[q], kind="stable")[:10].tolist())
+        found.append(len(exact & set(store.dense(vector, 10).rows.tolist())) / 10)
     return float(np.mean(found))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 started = time.perf_counter()
 from assistant.config import Settings
@@ -145,6 +158,7 @@ from assistant.errors import AssistantError
 from assistant.embed import load_embedder
 from assistant.index import load_build
 from assistant.search import Searcher
+from assistant.bench_scale import peak_rss_mb
 folder, queries = sys.argv[1], json.loads(sys.stdin.read())
 settings = Settings.from_env()
 embedder = load_embedder()
@@ -159,12 +173,12 @@ for _ in range(int(sys.argv[2])):
         t = time.perf_counter(); embedder.embed_queries([q]); embed_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter(); searcher.search(q); search_ms.append((time.perf_counter() - t) * 1000)
 print(json.dumps({"startup_s": startup_s, "model_s": model_s, "embed_ms": embed_ms, "search_ms": search_ms,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 
 def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: int = QUERIES,
-                    rounds: int = ROUNDS, keep: Path | None = None) -> dict:
+                    rounds: int = ROUNDS, keep: Path | None = None, hnsw_above: int = HNSW_ABOVE) -> dict:
     log = (lambda message: print(message, file=sys.stderr)) if as_json else print
     real = load_index(settings)
     texts = [q.query for q in load_queries(settings.eval_queries_path, real.entries)]
@@ -173,7 +187,7 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
     folder.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
-        manifest = replicate(settings, n, folder, log=log)
+        manifest = replicate(settings, n, folder, log=log, hnsw_above=hnsw_above)
         build_s = time.perf_counter() - started
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         child = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(rounds)], input=json.dumps(texts),
@@ -198,7 +212,7 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
         "peak_rss_mb": round(measured["peak_rss_mb"], 1),
         "recall_at_10": round(recall, 4),
         "build_s": round(build_s, 1),
-        "bench_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "bench_rss_mb": round(peak_rss_mb(), 1),
     }
     if as_json:
         print(json.dumps(figures))

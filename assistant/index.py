@@ -20,12 +20,10 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import faiss
 import numpy as np
 from tqdm import tqdm
 

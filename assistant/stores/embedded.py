@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Container, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,9 @@ ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_
 ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",
              "vector_rows.npy", "vector_start.npy", "sample_rows.npy", "identifiers.json", "identifier_rows.npy",
              "identifier_weights.npy", "identifier_start.npy")
+
+
+ENTRIES_CACHED = 4096  # parsed entries kept: a search reads its candidates' entries several times
 
 
 class LazyEntries(Sequence):
@@ -94,15 +96,15 @@ class EmbeddedStore:
         keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
         self._identifiers = {key: i for i, key in enumerate(keys)}
         self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
-        # The fixed sample of entries the dense statistics are taken over, with its vectors in memory.
-        positions = [np.arange(self._vector_start[r], self._vector_start[r + 1]) for r in self._sample_rows]
-        flat = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
-        self._sample_vectors = self._reconstruct(flat)
-        self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in positions])
+        # FAISS's own kernel scores given vectors (the same float sums as its search, so scores never drift).
+        self._flat = faiss.downcast_index(self.vectors.storage) if hasattr(self.vectors, "storage") else self.vectors
+        sample_positions = [np.arange(self._vector_start[r], self._vector_start[r + 1]) for r in self._sample_rows]
+        self._sample_positions = np.concatenate(sample_positions) if sample_positions else np.zeros(0, dtype=np.int64)
+        self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in sample_positions])
         self._file = open(path / "entries.jsonl", "rb")
-        self._lock = threading.Lock()
         self.view = BuildView(self)
         self._masks = lru_cache(maxsize=32)(self._filter_masks)
+        self._cached_entry = lru_cache(maxsize=ENTRIES_CACHED)(self._read_entry)
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -130,6 +132,10 @@ class EmbeddedStore:
 
     # --- entries -------------------------------------------------------------------------------------------
     def entry(self, row: int) -> FaqEntry:
+        """One entry, parsed on first use; the most recently read ones stay parsed (treat them as read-only)."""
+        return self._cached_entry(int(row))
+
+    def _read_entry(self, row: int) -> FaqEntry:
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
         raw = os.pread(self._file.fileno(), end - start, start)
         return FaqEntry.from_json(json.loads(raw))
@@ -248,8 +254,8 @@ class EmbeddedStore:
         starts, ends = self._vector_start[rows], self._vector_start[rows + 1]
         positions = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
         owners = np.repeat(np.arange(len(rows)), ends - starts)
-        best = np.zeros(len(rows), dtype=np.float32)
-        np.maximum.at(best, owners, self._reconstruct(positions) @ np.asarray(vector, dtype=np.float32))
+        best = np.full(len(rows), -np.inf, dtype=np.float32)
+        np.maximum.at(best, owners, self._inner_products(vector, positions))
         return best
 
     def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
@@ -263,8 +269,8 @@ class EmbeddedStore:
 
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)
-        if len(self._sample_vectors):
-            np.maximum.at(best, self._sample_owner, self._sample_vectors @ np.asarray(vector, dtype=np.float32))
+        if len(self._sample_positions):
+            np.maximum.at(best, self._sample_owner, self._inner_products(vector, self._sample_positions))
         values = best[self.allows(self._sample_rows, filter)]
         if not len(values):
             return DenseSample(0.0, 0.0, 0.0)
@@ -275,11 +281,13 @@ class EmbeddedStore:
             return 0.0
         return float((self.offtopic_vectors @ np.asarray(vector, dtype=np.float32)).max())
 
-    def _reconstruct(self, positions: np.ndarray) -> np.ndarray:
-        positions = np.asarray(positions, dtype=np.int64)
-        if not len(positions):
-            return np.zeros((0, self.vectors.d), dtype=np.float32)
-        return self.vectors.reconstruct_batch(positions)
+    def _inner_products(self, vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        labels = np.ascontiguousarray(positions, dtype=np.int64).reshape(1, -1)
+        out = np.empty(labels.shape, dtype=np.float32)
+        self._flat.compute_distance_subset(1, faiss.swig_ptr(query), labels.shape[1], faiss.swig_ptr(out),
+                                           faiss.swig_ptr(labels))
+        return out[0]
 
     def close(self) -> None:
         self._file.close()

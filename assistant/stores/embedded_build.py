@@ -40,9 +40,12 @@ def write_store_files(folder: Path, entries: list[FaqEntry], vectors: np.ndarray
     return {**info, "dense_index": dense_index, "vocabulary": len(bm25.vocab_dict)}
 
 
-def write_dense_index(folder: Path, vectors: np.ndarray, entries: int, hnsw_above: int = HNSW_ABOVE) -> dict:
-    """vectors.faiss, exact or HNSW by the number of entries; returns what the manifest records."""
-    dim = vectors.shape[1]
+def write_dense_index(folder: Path, vectors: np.ndarray | Iterable[np.ndarray], entries: int,
+                      hnsw_above: int = HNSW_ABOVE, dim: int | None = None) -> dict:
+    """vectors.faiss, exact or HNSW by the number of entries; `vectors` may come in blocks (a large synthetic
+    corpus is never held twice). Returns what the manifest records."""
+    blocks = [vectors] if isinstance(vectors, np.ndarray) else vectors
+    dim = dim or vectors.shape[1]
     if entries <= hnsw_above:
         index = faiss.IndexFlatIP(dim)
         info = {"kind": "flat", "hnsw_above": hnsw_above}
@@ -51,7 +54,8 @@ def write_dense_index(folder: Path, vectors: np.ndarray, entries: int, hnsw_abov
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         info = {"kind": "hnsw", "hnsw_above": hnsw_above, "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
                 "ef_search": EF_SEARCH}
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    for block in blocks:
+        index.add(np.ascontiguousarray(block, dtype=np.float32))
     faiss.write_index(index, str(folder / "vectors.faiss"))
     return info
 
