@@ -57,7 +57,7 @@ CREATE TABLE {postings} AS
           FROM {entry_tokens}, unnest(tokens) AS term GROUP BY row, term, cardinality(tokens)) c
     JOIN {terms} t USING (term) JOIN {entries} e USING (row)
     ORDER BY t.term_no, c.row;
-CREATE INDEX ON {postings} (term_no) INCLUDE (row, impact, vendor, doc);
+CREATE INDEX ON {postings} (term_no, impact DESC, row) INCLUDE (vendor, doc);
 CREATE INDEX ON {postings} (row, term_no) INCLUDE (impact);
 CREATE INDEX ON {identifiers} (identifier);
 CREATE INDEX ON {vectors} (row) INCLUDE (position);

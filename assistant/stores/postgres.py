@@ -32,6 +32,7 @@ from assistant.tokenize import Tokenizer
 
 EF_SEARCH = 128  # HNSW candidates per search (pgvector's default is 40): recall@10 ≥ 0.98 at 100k entries
 ENTRY_CACHE = 4096
+BM25_FIRST_DEPTH = 512  # postings per term in the first round (the threshold algorithm goes deeper when needed)
 
 
 def open_postgres_store(url: str, settings=None) -> "PostgresStore":
@@ -255,17 +256,33 @@ class PostgresStore:
         return list(weights), list(weights.values())
 
     def bm25(self, query: WeightedTokens, k: int, filter: Filter = NO_FILTER) -> Candidates:
+        """The exact top-k without summing every posting of common terms (a threshold algorithm): each term's
+        `depth` highest-impact postings give candidates, scored in full; when the best score an unseen entry
+        could reach (the sum of each term's next impact) is below the k-th candidate's, the top-k is final."""
         terms, weights = self._bm25_terms(query)
         if not terms:
             return Candidates.none()
         where, params = self._where(filter, "p")
+        depth = max(2 * k, BM25_FIRST_DEPTH)
         with self._pool.connection() as conn:
-            found = conn.execute(
-                sql.SQL("SELECT p.row, sum(p.impact * q.weight) AS score "
-                        "FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight) JOIN {} p USING (term_no) "
-                        "WHERE {} GROUP BY p.row ORDER BY score DESC, p.row LIMIT %s").format(self._t["postings"], where),
-                [terms, weights, *params, k]).fetchall()
-        return _candidates(found, positive=True)
+            while True:
+                found = conn.execute(
+                    sql.SQL("WITH q AS (SELECT * FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight)), "
+                            "seen AS (SELECT DISTINCT t.row FROM q CROSS JOIN LATERAL (SELECT p.row FROM {p} p "
+                            "  WHERE p.term_no = q.term_no AND {where} ORDER BY p.impact DESC, p.row LIMIT %s) t) "
+                            "SELECT p.row, sum(p.impact * q.weight) AS score FROM seen JOIN {p} p ON p.row = seen.row "
+                            "JOIN q ON q.term_no = p.term_no GROUP BY p.row ORDER BY score DESC, p.row LIMIT %s")
+                    .format(p=self._t["postings"], where=where),
+                    [terms, weights, *params, depth, k]).fetchall()
+                unseen = conn.execute(
+                    sql.SQL("SELECT sum(q.weight * (SELECT p.impact FROM {p} p WHERE p.term_no = q.term_no AND {where} "
+                            "ORDER BY p.impact DESC, p.row OFFSET %s LIMIT 1)) "
+                            "FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight)")
+                    .format(p=self._t["postings"], where=where),
+                    [*params, depth, terms, weights]).fetchone()[0]
+                if unseen is None or (len(found) == k and unseen < found[-1][1]):
+                    return _candidates(found, positive=True)
+                depth *= 4
 
     def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
@@ -273,11 +290,12 @@ class PostgresStore:
         scores = np.zeros(len(rows), dtype=np.float32)
         if not terms or not len(rows):
             return scores
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn:  # one index probe per (row, term)
             found = conn.execute(
-                sql.SQL("SELECT p.row, sum(p.impact * q.weight) FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight) "
-                        "JOIN {} p USING (term_no) WHERE p.row = ANY(%s) GROUP BY p.row").format(self._t["postings"]),
-                [terms, weights, rows.tolist()]).fetchall()
+                sql.SQL("SELECT r.row, sum(p.impact * q.weight) FROM unnest(%s::int[]) AS r(row) "
+                        "CROSS JOIN unnest(%s::int[], %s::float8[]) AS q(term_no, weight) "
+                        "JOIN {} p ON p.row = r.row AND p.term_no = q.term_no GROUP BY r.row").format(self._t["postings"]),
+                [rows.tolist(), terms, weights]).fetchall()
         position = {int(r): i for i, r in enumerate(rows.tolist())}
         for row, score in found:
             scores[position[row]] = score
