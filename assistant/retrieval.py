@@ -67,8 +67,10 @@ class Retriever:
         return parts
 
     def retrieve(self, query: str, context: str | None = None, filter: Filter = Filter(),
-                 grouped: bool = True) -> ChannelScores:
-        """Scores of each channel over the candidates; `context`, the ask of a long message, adds to BM25 only."""
+                 grouped: bool = True, favoured: str | None = None) -> ChannelScores:
+        """Scores of each channel over the candidates; `context`, the ask of a long message, adds to BM25 only.
+        `favoured`: the vendor the query names, whose entries the fusion ranks above the others' — its own
+        top-k join the candidates, as they may overtake the other vendors' after the fusion."""
         store = self.store
         tokens = store.tokenizer.tokens(query)
         found: dict[str, Candidates] = {name: Candidates.none() for name in CHANNELS}
@@ -81,7 +83,14 @@ class Retriever:
         if "dense" in self.channels:
             vector = np.asarray(self.embedder.embed_queries([query])[0], dtype=np.float32)
             found["dense"] = store.dense(vector, DEPTH, filter)
-        rows = np.unique(np.concatenate([c.rows for c in found.values()]))
+        gathered = [c.rows for c in found.values()]
+        if favoured and filter.vendor is None:
+            own = Filter(favoured, filter.doc)
+            if "bm25" in self.channels:
+                gathered.append(store.bm25(bm25_query, DEPTH, own).rows)
+            if vector is not None:
+                gathered.append(store.dense(vector, DEPTH, own).rows)
+        rows = np.unique(np.concatenate(gathered))
         groups: dict[int, list[int]] = {}
         if grouped and len(rows):
             for group in np.unique(store.group_of(rows)).tolist():

@@ -188,12 +188,14 @@ class Searcher:
         analysed = self.analyse(query)
         filter = Filter(vendor or None, edition if edition not in (None, "latest", "all") else None)
         grouped = edition in (None, "latest")
-        scores = self.retriever.retrieve(analysed.focus, analysed.ask if analysed.is_long else None, filter, grouped)
+        named = self._vendor_named(query)
+        favoured = named if not vendor else None
+        scores = self.retriever.retrieve(analysed.focus, analysed.ask if analysed.is_long else None, filter, grouped,
+                                         favoured)
         analysed.vector = scores.vector
         analysed.offtopic_margin = scores.dense_top_any - scores.offtopic
         fused = self._fuse(scores)
-        named = self._vendor_named(query)
-        if not vendor and named and len(scores.rows):
+        if favoured and len(scores.rows):
             codes = self.store.vendor_of(scores.rows)
             fused[codes != self._vendors.index(named)] *= self.params.vendor_not_named
         score_of = dict(zip(scores.rows.tolist(), fused.tolist()))

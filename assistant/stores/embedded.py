@@ -210,27 +210,27 @@ class EmbeddedStore:
             return Candidates.none()
         return _top(np.arange(len(scores), dtype=np.int64), scores, k, positive=True)
 
-    def _postings(self, query: WeightedTokens):
-        """(entry rows, BM25 scores) of every posting of the query's known tokens, each times its part's weight."""
+    def _postings(self, tokens):
+        """(entry rows, BM25 scores) of each known token's posting list, in the query's order."""
         vocab, matrix = self.bm25_model.vocab_dict, self.bm25_model.scores
         indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        for tokens, weight in query:
-            if not weight:
-                continue
-            for token in tokens:  # a repeated token counts again, as in bm25s
-                if (at := vocab.get(token)) is not None:
-                    start, end = int(indptr[at]), int(indptr[at + 1])
-                    yield indices[start:end], data[start:end], weight
+        for token in tokens:  # a repeated token counts again, as in bm25s
+            if (at := vocab.get(token)) is not None:
+                start, end = int(indptr[at]), int(indptr[at + 1])
+                yield indices[start:end], data[start:end]
 
     def _bm25_all(self, query: WeightedTokens, filter: Filter) -> np.ndarray | None:
-        """Scores of every entry: bm25s's index summed with one bincount (its own scorer adds with np.add.at)."""
-        postings = list(self._postings(query))
-        if not postings:
-            return None
-        rows = np.concatenate([p[0] for p in postings])
-        scores = np.concatenate([p[1] * np.float32(p[2]) for p in postings])
-        total = np.bincount(rows, weights=scores, minlength=self.size).astype(np.float32)
-        if not filter.empty:
+        """Scores of every entry, summed token by token in float32 exactly as bm25s's scorer does (a posting
+        list names each entry once, so a fancy-index add is its np.add.at), and the parts weighted."""
+        total = None
+        for tokens, weight in query:
+            part = None
+            for rows, scores in self._postings(tokens):
+                part = np.zeros(self.size, dtype=np.float32) if part is None else part
+                part[rows] += scores
+            if part is not None and weight:
+                total = part * np.float32(weight) if total is None else total + np.float32(weight) * part
+        if total is not None and not filter.empty:
             total *= self._masks(filter)[0]
         return total
 
@@ -260,12 +260,16 @@ class EmbeddedStore:
 
     def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        total = np.zeros(len(rows), dtype=np.float64)
-        for docs, scores, weight in self._postings(query):  # each posting list is sorted by entry row
-            at = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
-            hit = docs[at] == rows if len(docs) else np.zeros(len(rows), dtype=bool)
-            total[hit] += scores[at[hit]] * np.float32(weight)
-        return total.astype(np.float32)
+        total = np.zeros(len(rows), dtype=np.float32)
+        for tokens, weight in query:
+            part = np.zeros(len(rows), dtype=np.float32)
+            for docs, scores in self._postings(tokens):  # each posting list is sorted by entry row
+                at = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
+                hit = docs[at] == rows if len(docs) else np.zeros(len(rows), dtype=bool)
+                part[hit] += scores[at[hit]]
+            if weight:
+                total = total + np.float32(weight) * part
+        return total
 
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)
