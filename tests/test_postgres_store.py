@@ -91,7 +91,8 @@ def test_each_channel_matches_the_embedded_store_with_filters(searcher, pg_searc
         rows = np.arange(0, embedded.size, 7)
         assert np.allclose(embedded.dense_scores(vector, rows), postgres.dense_scores(vector, rows), atol=1e-5)
         assert np.allclose(embedded.bm25_scores(tokens, rows), postgres.bm25_scores(tokens, rows), rtol=1e-4, atol=1e-5)
-        assert embedded.dense_sample(vector) == pytest.approx(postgres.dense_sample(vector))
+        assert dataclasses.astuple(embedded.dense_sample(vector)) == pytest.approx(
+            dataclasses.astuple(postgres.dense_sample(vector)), rel=1e-5, abs=1e-6)
     codes = sorted(embedded._identifiers)[:20]  # the build's identifier keys
     a, b = embedded.exact(codes, 1000, Filter()), postgres.exact(codes, 1000, Filter())
     assert len(a) > 0 and a.rows.tolist() == b.rows.tolist() and a.scores.tolist() == b.scores.tolist()
