@@ -92,6 +92,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.embed import load_embedder
     from assistant.index import build_index, index_status
 
+    url = settings.database_url
+    if url:
+        from assistant.postgres.publish import check_target
+
+        check_target(url)  # unreachable, or no pgvector and none can be created: say so before a long build
     if args.if_needed:
         try:
             status = index_status(settings)
@@ -100,8 +105,12 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
         except AssistantError:
             pass  # missing or unreadable: build
-    build_index(settings, load_embedder(args.model), log=lambda message: print(message, file=sys.stderr),
-                wait=args.wait)
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    build = build_index(settings, load_embedder(args.model), log=log, wait=args.wait)
+    if url:
+        from assistant.postgres.publish import publish_build
+
+        publish_build(url, build, settings, log=log)
     return 0
 
 
@@ -215,6 +224,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_load_bench(settings, clients=args.clients, seconds=args.seconds, url=args.url,
                               as_json=args.json, workers=args.workers)
+    if args.scale and settings.database_url:
+        from assistant.bench_scale_postgres import run_postgres_scale_bench
+
+        for n in args.scale:
+            run_postgres_scale_bench(settings, n, settings.database_url, as_json=args.json)
+        return 0
     if args.scale:
         from assistant.bench_scale import run_scale_bench
 
@@ -254,11 +269,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.feedback import FeedbackStore
+    from assistant.feedback import open_feedback
 
     if args.data_dir:
         settings = dataclasses.replace(settings, data_dir=args.data_dir)
-    store = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+    store = open_feedback(settings)
     report = store.report(args.limit)
     print("Most frequent questions without an answer (abstained):")
     for query, count in report["abstained"]:
@@ -295,6 +310,10 @@ def _whole_number(text: str) -> int:
     return value
 
 
+STORE_HELP = ("postgresql://user:password@host:port/database: the build, feedback and query log in PostgreSQL "
+              "with pgvector (default: FAQ_DATABASE_URL, else the index directory and SQLite)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faq", description="Vendor SMS FAQ assistant.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--index", type=Path, help="index directory (default: index/)")
     build.add_argument("--if-needed", action="store_true", help="only build when missing or stale")
     build.add_argument("--wait", action="store_true", help="if another build is running, wait for it instead of exiting")
+    build.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     build.set_defaults(handler=cmd_build)
 
     search = commands.add_parser("search", help="search the FAQ entries")
@@ -324,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--batch", metavar="FILE", help="one query per line; - reads stdin")
     search.add_argument("--index", type=Path, help="index directory (default: index/)")
     search.add_argument("--model", help="embedder; must be the one the index was built with")
+    search.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     search.set_defaults(handler=cmd_search)
 
     add = commands.add_parser("add", help="add an edition (one or more FAQ files) to the corpus")
@@ -349,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--fit-abstention", action="store_true",
                           help="refit the abstention model on these queries and store it")
     evaluate.add_argument("--index", type=Path, help="index directory (default: index/)")
+    evaluate.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = commands.add_parser("bench", help="time warm searches against the bare query embedding; --load: a server")
@@ -362,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=_whole_number, nargs="+", metavar="N",
                        help="the store at N entries replicated from the real ones (e.g. 10000 100000)")
     bench.add_argument("--index", type=Path, help="index directory (default: index/)")
+    bench.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     bench.set_defaults(handler=cmd_bench)
 
     serve = commands.add_parser("serve", help="serve the chat UI, the JSON API and the embed view")
@@ -376,12 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--root-path", default="", help="path prefix when served behind a reverse proxy, e.g. /faq")
     serve.add_argument("--workers", type=_whole_number, default=None,
                        help="worker processes (default: one per core); a worker that dies is replaced")
+    serve.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     serve.set_defaults(handler=cmd_serve)
 
     feedback = commands.add_parser("feedback", help="what the FAQ is missing, from the feedback store")
     feedback.add_argument("action", choices=["report"])
     feedback.add_argument("--limit", type=_whole_number, default=20)
     feedback.add_argument("--data-dir", type=Path, help="default: data/, or FAQ_DATA_DIR")
+    feedback.add_argument("--store", metavar="URL|DIR", help=STORE_HELP)
     feedback.set_defaults(handler=cmd_feedback)
     return parser
 
@@ -393,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "index", None):
         settings = dataclasses.replace(settings, index_dir=args.index)
     try:
+        settings = _with_store(settings, getattr(args, "store", None))
         return args.handler(args, settings)
     except (QueryError, InputError) as exc:
         print(f"faq: error: {exc}", file=sys.stderr)
@@ -402,3 +428,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("psycopg", "psycopg_pool"):
+            raise
+        # The database failed mid-command (a dropped connection, a server restart): a message, no trace.
+        first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
+        print(f"faq: error: the PostgreSQL database failed: {first[0]}", file=sys.stderr)
+        return 1
+
+
+def _with_store(settings: Settings, store: str | None) -> Settings:
+    """`--store`: a postgresql:// URL (or FAQ_DATABASE_URL) selects the database; a directory the index."""
+    from assistant.postgres.connection import database_url
+
+    url = database_url(store)
+    if store and not url:
+        return dataclasses.replace(settings, index_dir=Path(store), database_url=None)
+    return dataclasses.replace(settings, database_url=url)

@@ -27,6 +27,9 @@ class Settings:
     # The chat's "hand over to a person" step when no FAQ entry answers (text and optional link).
     handover_text: str = ""
     handover_url: str | None = None
+    # PostgreSQL holding the published build, feedback and the query log (`--store`, FAQ_DATABASE_URL);
+    # None: the index directory and SQLite.
+    database_url: str | None = None
 
     @property
     def manifest_path(self) -> Path:
@@ -63,4 +66,5 @@ class Settings:
             cache_dir=_path_from_env("FAQ_CACHE_DIR", data_dir / "cache"),
             handover_text=os.environ.get("FAQ_HANDOVER_TEXT", ""),
             handover_url=os.environ.get("FAQ_HANDOVER_URL") or None,
+            database_url=os.environ.get("FAQ_DATABASE_URL", "").strip() or None,
         )

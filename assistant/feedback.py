@@ -163,3 +163,13 @@ class FeedbackStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def open_feedback(settings):
+    """Where feedback and the query log go: the database of `--store postgresql://…` / FAQ_DATABASE_URL,
+    shared by every replica, else SQLite in the data directory."""
+    if settings.database_url:
+        from assistant.postgres.feedback import PostgresFeedbackStore
+
+        return PostgresFeedbackStore(settings.database_url)
+    return FeedbackStore(settings.data_dir / "feedback.sqlite3")

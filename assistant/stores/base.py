@@ -148,7 +148,8 @@ def open_store(spec=None, settings=None) -> Store:
     import os
     from pathlib import Path
 
-    spec = spec if spec is not None else os.environ.get("FAQ_DATABASE_URL") or None
+    if spec is None:  # the settings' database (`--store`, FAQ_DATABASE_URL), else the index directory
+        spec = settings.database_url if settings is not None else os.environ.get("FAQ_DATABASE_URL") or None
     if isinstance(spec, str) and spec.startswith(("postgresql://", "postgres://")):
         from assistant.stores.postgres import open_postgres_store
 

@@ -65,6 +65,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, allow_e
         "FAQ_CORPUS_DIR": str(settings.corpus_dir), "FAQ_INDEX_DIR": str(settings.index_dir),
         "FAQ_DATA_DIR": str(settings.data_dir), "FAQ_CACHE_DIR": str(settings.cache_dir),
         "FAQ_HANDOVER_TEXT": settings.handover_text, "FAQ_HANDOVER_URL": settings.handover_url or "",
+        "FAQ_DATABASE_URL": settings.database_url or "",
         ALLOW_EMBED_ENV: json.dumps(origins), ROOT_PATH_ENV: root_path,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or embedder_threads(workers),
     })

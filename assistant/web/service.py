@@ -13,13 +13,14 @@ from typing import Callable
 from assistant.config import Settings
 from assistant.embed_batching import BatchingEmbedder, FairTurns
 from assistant.errors import AssistantError
-from assistant.feedback import FeedbackStore
+from assistant.feedback import FeedbackStore, open_feedback
 from assistant.index import published_build_id
 from assistant.search import SearchResult, Searcher, open_searcher
 from assistant.web.security import embed_origins
 
 VENDOR_LABELS = {"tencent": "Tencent Cloud 腾讯云", "aliyun": "Alibaba Cloud 阿里云"}
 CHECK_EVERY_SECONDS = 2.0
+OLD_STORE_GRACE_SECONDS = 60.0
 
 
 class SearcherHolder:
@@ -65,7 +66,7 @@ class SearcherHolder:
             if (not force and now - self._checked < self.check_every) or self.loading:
                 return
             self._checked = now
-            published = published_build_id(self.settings.index_dir)
+            published = self._published()
             if published is None or published in (self._searcher.index.build_id, self._failed):
                 return
             self._loading = threading.Thread(target=self._load, args=(published,), name="index-reload", daemon=True)
@@ -82,8 +83,16 @@ class SearcherHolder:
             self._failed, self.last_error = published, str(exc)
             return
         self._failed, self.last_error = None, None
-        self._searcher = searcher
+        previous, self._searcher = self._searcher, searcher
         settle_heap()
+        if self.settings.database_url:  # its connection pool, once requests still on it have finished
+            threading.Timer(OLD_STORE_GRACE_SECONDS, previous.store.close).start()
+
+    def _published(self) -> str | None:
+        """The build id published now: `index/current`, or the database's `faq.published`."""
+        if self.settings.database_url:
+            return self._searcher.store.published_now()
+        return published_build_id(self.settings.index_dir)
 
     def wait_loaded(self, timeout: float = 60.0) -> None:
         thread = self._loading
@@ -95,8 +104,11 @@ class SearcherHolder:
         self.refresh(force=True)
         searcher = self._searcher
         serving = searcher.index.build_id
-        published = published_build_id(self.settings.index_dir)
-        usable = (searcher.index.path / "manifest.json").is_file()
+        published = self._published()
+        if self.settings.database_url:
+            usable = searcher.store.usable()
+        else:
+            usable = (searcher.index.path / "manifest.json").is_file()
         return {
             "build_id": serving,
             "published_build_id": published,
@@ -130,7 +142,7 @@ class Service:
     def open(cls, settings: Settings, allow_embed: list[str] | None = None) -> "Service":
         origins = embed_origins(allow_embed)  # EmbedOriginError before anything is loaded
         holder = SearcherHolder(settings)
-        feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+        feedback = open_feedback(settings)
         return cls(settings, holder, feedback, origins)
 
     @property

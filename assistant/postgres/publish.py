@@ -1,0 +1,252 @@
+"""Publishing a build into PostgreSQL: `faq build --store postgresql://…`.
+
+The build is made as usual (assistant.index: ingest, embed, BM25, the reranker's training), then copied into
+a new schema (assistant.postgres.schema); BM25 term statistics and per-term impacts are computed there by
+SQL from the stored jieba tokens, the HNSW index is built, and one transaction marks the build complete and
+points `faq.published` at it. Older builds beyond the previous one are dropped, as are schemas of killed builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from pathlib import Path
+
+import faiss
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+from assistant.entry import FaqEntry
+from assistant.index import bm25_text
+from assistant.postgres.connection import check_reachable, describe, ensure_pgvector
+from assistant.postgres.schema import BUILD_LOCK, KEEP_BUILDS, create_shared, ident, schema_name
+from assistant.tokenize import Tokenizer
+
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+# Build-directory files kept as blobs: what a server needs besides the tables (the rerank folder is added).
+BLOB_FILES = ("terms.txt", "offtopic.npy", "sample_rows.npy")
+TABLES = """
+CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB NOT NULL);
+CREATE TABLE {blobs} (name TEXT PRIMARY KEY, data BYTEA NOT NULL);
+CREATE TABLE {entries} (row INT PRIMARY KEY, id TEXT NOT NULL UNIQUE, vendor SMALLINT NOT NULL,
+                        doc SMALLINT NOT NULL, group_no INT NOT NULL, data JSONB NOT NULL);
+CREATE TABLE {vectors} (position INT PRIMARY KEY, row INT NOT NULL, vendor SMALLINT NOT NULL, doc SMALLINT NOT NULL,
+                        embedding vector({dim}) NOT NULL);
+CREATE TABLE {entry_tokens} (row INT PRIMARY KEY, tokens TEXT[] NOT NULL);
+CREATE TABLE {identifiers} (identifier TEXT NOT NULL, row INT NOT NULL, weight REAL NOT NULL,
+                            vendor SMALLINT NOT NULL, doc SMALLINT NOT NULL);
+"""
+# BM25 as bm25s scores it (Lucene idf, Robertson term frequency), from the stored tokens.
+STATISTICS = """
+CREATE TABLE {terms} AS
+    SELECT (row_number() OVER (ORDER BY term COLLATE "C") - 1)::int AS term_no, term, df,
+           ln(1 + ({n}::float8 - df + 0.5) / (df + 0.5)) AS idf
+    FROM (SELECT term, count(DISTINCT row)::int AS df FROM {entry_tokens}, unnest(tokens) AS term GROUP BY term) t;
+CREATE UNIQUE INDEX ON {terms} (term);
+CREATE TABLE {postings} AS
+    SELECT t.term_no, c.row, c.tf, e.vendor, e.doc,
+           (t.idf * c.tf / (c.tf + {k1}::float8 * (1 - {b}::float8 + {b}::float8 * c.length / {avgdl}::float8)))::real
+               AS impact
+    FROM (SELECT row, term, count(*)::int AS tf, cardinality(tokens) AS length
+          FROM {entry_tokens}, unnest(tokens) AS term GROUP BY row, term, cardinality(tokens)) c
+    JOIN {terms} t USING (term) JOIN {entries} e USING (row)
+    ORDER BY t.term_no, c.row;
+CREATE INDEX ON {postings} (term_no, impact DESC, row) INCLUDE (vendor, doc);
+CREATE INDEX ON {postings} (row, term_no) INCLUDE (impact);
+CREATE INDEX ON {identifiers} (identifier);
+CREATE INDEX ON {vectors} (row) INCLUDE (position);
+CREATE INDEX ON {entries} (group_no);
+"""
+
+
+def check_target(url: str) -> None:
+    """The database can take a build: reachable, pgvector there or creatable (checked before building)."""
+    check_reachable(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_pgvector(conn, url)
+
+
+def publish_build(url: str, build: Path, settings, log=print) -> str:
+    """Copy the build directory `build` into the database and publish it; returns the build id."""
+    check_reachable(url)
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    build_id = manifest["build_id"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_pgvector(conn, url)
+        create_shared(conn)
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (BUILD_LOCK,)).fetchone()[0]:
+            log(f"another build is publishing into {describe(url)}: waiting for it")
+            conn.execute("SELECT pg_advisory_lock(%s)", (BUILD_LOCK,))
+        _drop_killed_builds(conn, log)
+        schema = schema_name(build_id)
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            conn.execute("INSERT INTO faq.builds (build_id, schema_name, state, builder) VALUES (%s, %s, 'loading', %s)",
+                         (build_id, schema, f"{socket.gethostname()} pid {os.getpid()}"))
+        _load(conn, schema, build, manifest, settings, log)
+        with conn.transaction():
+            conn.execute("UPDATE faq.builds SET state = 'complete' WHERE build_id = %s", (build_id,))
+            conn.execute("INSERT INTO faq.published (build_id) VALUES (%s) ON CONFLICT (only_one) DO UPDATE "
+                         "SET build_id = excluded.build_id, published = now()", (build_id,))
+        _prune(conn, build_id, log)
+    log(f"published build {build_id} in {describe(url)} (schema {schema})")
+    return build_id
+
+
+def _drop_killed_builds(conn: psycopg.Connection, log) -> None:
+    """Schemas of builds that never completed: we hold the build lock, so their builders are gone."""
+    killed = conn.execute("SELECT build_id, schema_name FROM faq.builds WHERE state = 'loading'").fetchall()
+    orphans = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'faq\\_build\\_%%' "
+                           "AND nspname NOT IN (SELECT schema_name FROM faq.builds)").fetchall()
+    for build_id, schema in killed:
+        _drop(conn, schema, build_id)
+    for (schema,) in orphans:
+        _drop(conn, schema, None)
+    if killed or orphans:
+        log(f"removed {len(killed) + len(orphans)} leftovers of interrupted builds")
+
+
+def _prune(conn: psycopg.Connection, keep: str, log) -> None:
+    old = conn.execute("SELECT build_id, schema_name FROM faq.builds WHERE state = 'complete' AND build_id <> %s "
+                       "ORDER BY created DESC OFFSET %s", (keep, KEEP_BUILDS - 1)).fetchall()
+    for build_id, schema in old:
+        _drop(conn, schema, build_id)
+
+
+def _drop(conn: psycopg.Connection, schema: str, build_id: str | None) -> None:
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        if build_id is not None:
+            conn.execute("DELETE FROM faq.builds WHERE build_id = %s", (build_id,))
+
+
+def _names(schema: str, dim: int | None = None) -> dict:
+    tables = ("meta", "blobs", "entries", "vectors", "entry_tokens", "identifiers", "terms", "postings")
+    names = {table: ident(schema, table) for table in tables}
+    if dim is not None:
+        names["dim"] = sql.Literal(dim)
+    return names
+
+
+def _load(conn: psycopg.Connection, schema: str, build: Path, manifest: dict, settings, log) -> None:
+    dim = int(manifest["embedder"]["dim"])
+    names = _names(schema, dim)
+    conn.execute(sql.SQL(TABLES).format(**names))
+    conn.execute("SET maintenance_work_mem = '256MB'")
+    entries = _read_entries(build)
+    vendor, doc, group = (np.load(build / f"row_{name}.npy") for name in ("vendor", "doc", "group"))
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (row, id, vendor, doc, group_no, data) FROM STDIN")
+                                        .format(names["entries"])) as copy:
+        for row, entry in enumerate(entries):
+            copy.write_row((row, entry["id"], int(vendor[row]), int(doc[row]), int(group[row]),
+                            json.dumps(entry, ensure_ascii=False)))
+    log(f"postgres: {len(entries)} entries")
+    _copy_vectors(conn, names, build, vendor, doc)
+    lengths = _copy_tokens(conn, names, build, entries, settings)
+    bm25 = _bm25_parameters(build, lengths)
+    conn.execute(sql.SQL(STATISTICS).format(**names, **{k: sql.Literal(v) for k, v in bm25.items()}))
+    _copy_identifiers(conn, names, build, vendor, doc)
+    conn.execute(sql.SQL("INSERT INTO {} VALUES ('manifest', %s), ('bm25', %s)").format(names["meta"]),
+                 (json.dumps(manifest, ensure_ascii=False), json.dumps(bm25)))
+    _copy_blobs(conn, names, build)
+    log("postgres: building the HNSW index")
+    conn.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})")
+                 .format(names["vectors"], sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION)))
+    for table in ("entries", "vectors", "postings", "terms", "identifiers"):
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(names[table]))
+
+
+def _read_entries(build: Path) -> list[dict]:
+    with (build / "entries.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _copy_vectors(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray) -> None:
+    """Binary COPY, built by numpy a block at a time (text formatting of 200k × 384 floats takes minutes)."""
+    index = faiss.read_index(str(build / "vectors.faiss"))
+    rows = np.load(build / "vector_rows.npy").astype(np.int64)
+    layout = np.dtype([("fields", ">i2"), ("l0", ">i4"), ("position", ">i4"), ("l1", ">i4"), ("row", ">i4"),
+                       ("l2", ">i4"), ("vendor", ">i2"), ("l3", ">i4"), ("doc", ">i2"),
+                       ("l4", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (index.d,))])
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (position, row, vendor, doc, embedding) FROM STDIN "
+                                                "(FORMAT BINARY)").format(names["vectors"])) as copy:
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, header extension length
+        for start in range(0, index.ntotal, 8192):
+            block = index.reconstruct_n(start, min(8192, index.ntotal - start))
+            records = np.zeros(len(block), dtype=layout)
+            records["fields"], records["l0"], records["l1"], records["l2"], records["l3"] = 5, 4, 4, 2, 2
+            records["l4"], records["dim"] = 4 + 4 * index.d, index.d
+            records["position"] = np.arange(start, start + len(block))
+            block_rows = rows[start : start + len(block)]
+            records["row"], records["vendor"], records["doc"] = block_rows, vendor[block_rows], doc[block_rows]
+            records["vector"] = block
+            copy.write(records.tobytes())
+        copy.write(b"\xff\xff")
+
+
+class QueryVector:
+    """A vector sent to pgvector in its binary form (dim, unused, float4 × dim, network order)."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = np.asarray(vector, dtype=">f4").reshape(-1)
+
+
+class QueryVectorDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: QueryVector) -> bytes:
+        return struct.pack(">hh", len(obj.vector), 0) + obj.vector.tobytes()
+
+
+psycopg.adapters.register_dumper(QueryVector, QueryVectorDumper)
+
+
+def _copy_tokens(conn, names, build: Path, entries: list[dict], settings) -> np.ndarray:
+    """The jieba tokens bm25s indexed (the build's dictionary, the same text); returns each entry's length."""
+    terms = (build / "terms.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
+    seen: dict[str, list[str]] = {}  # replicated texts (a scaled benchmark corpus) are tokenized once
+    lengths = np.zeros(len(entries), dtype=np.int64)
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (row, tokens) FROM STDIN").format(names["entry_tokens"])) as copy:
+        for row, data in enumerate(entries):
+            text = bm25_text(FaqEntry.from_json(data))
+            tokens = seen.get(text)
+            if tokens is None:
+                tokens = seen[text] = tokenizer.tokens(text) or ["<empty>"]
+            lengths[row] = len(tokens)
+            copy.write_row((row, tokens))
+    return lengths
+
+
+def _bm25_parameters(build: Path, lengths: np.ndarray) -> dict:
+    params = json.loads((build / "bm25" / "params.index.json").read_text(encoding="utf-8"))
+    if params.get("method", "lucene") not in ("lucene", "robertson") or params.get("idf_method") not in (None, "lucene"):
+        raise ValueError(f"BM25 variant {params.get('method')} is not computed by the PostgreSQL store")
+    return {"k1": float(params.get("k1", 1.5)), "b": float(params.get("b", 0.75)), "n": int(len(lengths)),
+            "avgdl": float(lengths.mean()) if len(lengths) else 1.0}
+
+
+def _copy_identifiers(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray) -> None:
+    """The build's identifier postings (keys in order; rows and weights as flat arrays with start offsets)."""
+    keys = json.loads((build / "identifiers.json").read_text(encoding="utf-8"))
+    rows, weights, starts = (np.load(build / f"identifier_{name}.npy") for name in ("rows", "weights", "start"))
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (identifier, row, weight, vendor, doc) FROM STDIN")
+                                        .format(names["identifiers"])) as copy:
+        for key, start, end in zip(keys, starts[:-1].tolist(), starts[1:].tolist()):
+            for row, weight in zip(rows[start:end].tolist(), weights[start:end].tolist()):
+                copy.write_row((key, row, weight, int(vendor[row]), int(doc[row])))
+
+
+def _copy_blobs(conn, names, build: Path) -> None:
+    files = [build / name for name in BLOB_FILES]
+    files += sorted(p for p in (build / "rerank").glob("*") if p.is_file())
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL("INSERT INTO {} (name, data) VALUES (%s, %s)").format(names["blobs"]),
+                        [(str(p.relative_to(build)), p.read_bytes()) for p in files if p.exists()])
+
