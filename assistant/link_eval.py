@@ -5,7 +5,8 @@ Each row names a question of an added page and the group it must join: an existi
 their own), or `-` (asked nowhere else). `tolerate` lists near groups that are not wrong to join.
 
 - recall: rows with a link whose entry ended where it must / rows with a link;
-- a wrong merge: an entry whose group holds an entry the table does not allow beside it;
+- a wrong merge: an entry whose group holds an entry the table does not allow beside it (a tolerated
+  near group is allowed from either side of the pair);
 - precision: linked entries without a wrong merge / linked entries.
 """
 
@@ -92,7 +93,8 @@ def evaluate_links(entries: list[FaqEntry], pairs: Path) -> LinkReport:
         allowed = {row.link, *row.tolerate}
         wrong = [
             m for m in others
-            if (m.id in label and label[m.id] != row.link and (label[m.id] == "-" or label[m.id] not in allowed))
+            if (m.id in label and label[m.id] != row.link and (label[m.id] == "-" or label[m.id] not in allowed)
+                and entry.group not in added[m.id].tolerate)  # a near question, tolerated from its side
             or (m.id not in label and entry.group not in allowed)
         ]
         if row.link != "-":

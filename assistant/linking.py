@@ -222,16 +222,13 @@ class _Linker:
              for j, g in enumerate(groups)]
             for i, e in enumerate(new)
         ])
-        across, across_top, across_lead = self._csls(new, groups, vetoed, same=False)
-        within, within_top, within_lead = self._csls(new, groups, vetoed, same=True)
         weak_words = np.array([
             [any(self._weak_lexical(e, m) for m in g.members if m.language == e.language) for g in groups] for e in new
         ])
-        meaning = np.maximum(
-            np.where(across_top & _clear(across, across_lead), 1.0 + across, 0.0),
-            np.where(within_top & (_clear(within, within_lead) | (weak_words & (within >= CSLS_CLEAR_WINNER))),
-                     1.0 + within, 0.0),
-        )
+        csls, top, lead = _with_margin(_agreed(self._csls(new, groups, vetoed, same=False),
+                                               self._csls(new, groups, vetoed, same=True)))
+        clear = _clear(csls, lead) | (weak_words & (csls >= CSLS_CLEAR_WINNER))
+        meaning = np.where(top & clear, 1.0 + csls, 0.0)
         return np.where(lexical > 0, lexical, meaning)
 
     def _vetoed(self, entry: FaqEntry, group: EditionGroup) -> bool:
@@ -272,8 +269,7 @@ class _Linker:
         language = new[0].language
         members = [[self.row[id(m)] for m in g.members if (m.language == language) == same] for g in groups]
         if not any(members):
-            nothing = np.full((len(new), len(groups)), -np.inf)
-            return nothing, np.zeros(nothing.shape, dtype=bool), nothing
+            return np.full((len(new), len(groups)), np.nan)
         sim = self._similarity()
         askers = [self.row[id(e)] for e in self.entries if e.language == language and e.vendor == new[0].vendor]
         rows = [self.row[id(e)] for e in new]
@@ -286,8 +282,17 @@ class _Linker:
             outside = [a for a in askers if a not in {self.row[id(m)] for m in groups[j].members}]
             group_side[j] = _top_mean(sim[np.ix_(outside, rows_j)].max(axis=1)[None, :], axis=1)[0]
         values[vetoed] = np.nan
-        csls = 2 * values - _top_mean(values, axis=1)[:, None] - group_side[None, :]
-        return _with_margin(csls)
+        return 2 * values - _top_mean(values, axis=1)[:, None] - group_side[None, :]
+
+
+def _agreed(across: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """A group's CSLS over its members in both languages: the weaker side where it has both.
+
+    A group is one question in every language: a match to its English member that its Chinese
+    member does not confirm (or the reverse) is no match to the group.
+    """
+    both = ~np.isnan(across) & ~np.isnan(within)
+    return np.where(both, np.minimum(across, within), np.where(np.isnan(across), within, across))
 
 
 def _with_margin(csls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

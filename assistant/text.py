@@ -22,11 +22,13 @@ URL_RE = re.compile(r"https?://[^\s)）]+")
 
 
 def read_lines(path: Path) -> list[str]:
-    """The document's lines, 1-based by index + 1. Refuses empty and non-UTF-8 files."""
+    """The document's lines, 1-based by index + 1. Refuses empty, binary and non-UTF-8 files."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(path, f"cannot be read ({exc.strerror})") from exc
+    if b"\x00" in data:
+        raise DocumentError(path, "is a binary file (it holds NUL bytes), not text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -9,7 +9,8 @@ read from the export are listed in ORDER_UNCERTAIN (their line set is still exac
 GOLD_2025 = [
     # 费用相关问题, page 1 (lines 6–54): answers first, questions after.
     (28, "短信支持使用不指定产品代金券吗", "短信系列产品均不支持使用不指定产品代金券", "不指定产品代金券。", [(6, 6)]),
-    # line 8 "更多详细请参见价格说明" closes the billing-mode bullets 32–36.
+    # line 8 "更多详细请参见价格说明" closes the billing-mode bullets 32–36: 28's answer (6) is
+    # complete, and 10 (the rest of 38's "…即计费；") follows, so 8 closes neither of them.
     (30, "计费方式是什么", "国内短信：采用套餐包预付费", "更多详细请参见价格说明。", [(8, 8), (32, 36)]),
     (38, "计费标准是什么", "国内短信、国际/港澳台短信发送状态为", "则不计费。", [(10, 14), (40, 40)]),
     (42, "返回1031错误码", "短信系列产品现默认为预付费业务", "导致续订失败。", [(16, 20)]),
@@ -83,7 +84,9 @@ GOLD_2025 = [
     (717, "我如何知道短信哪些是能发的", "请参考签名审核标准和正文模板审核标准", "申请签名与模板。", [(695, 695)]),
     (719, "模板名称怎么填写", "模板名称可根据自身需求填写", "无固定要求。", [(697, 697)]),
     (721, "模板备注应填写什么", "当模板内容简短", "请联系官方客服XXXX。”", [(699, 703)]),
-    # 709 "更多详情请参见变量规范" links the variable rules: about variable parameters.
+    # 709 "更多详情请参见变量规范" (re-read after an audit that gave it to 729): it follows 705 in the
+    # stream and closes it, as 887 closes 883 — 变量规范 are the rules 705 applies (no links in
+    # variables); 729's own text already ends with its 说明 note and names its reference (模板创建页).
     (723, "模板参数中可直接写链接吗", "模板中的变量参数不允许传链接", "更多详情请参见变量规范。", [(705, 709)]),
     (725, "短信模板是否有个数限制", "短信模板个数上限为200", "选择不同的模板发送短信。", [(727, 727)]),
     (729, "短信正文模板中每个变量是否有字数限制", "验证码短信：每个变量取值最多支持6位纯数字。", "不支持全变量。", [(731, 737)]),
@@ -173,5 +176,5 @@ GOLD_2025 = [
 ]
 
 # Rows whose line set is certain but whose order inside the answer the export does not show:
-# 38: does the bullet 40 come before the paragraph 10–14? 174: where does the 注意 note sit?
-ORDER_UNCERTAIN = {38, 174}
+# 174: where does the 注意 note sit? (38's bullet 40 stops at '；': the paragraph 10–14 finishes it.)
+ORDER_UNCERTAIN = {174}

@@ -101,7 +101,9 @@ def test_removing_and_reordering_editions_renames_nothing(corpus):
     (b"\n  \n", {}, r"empty\.md: is empty"),
     (b"plain prose, no heading\n", {}, r"empty\.md: the markdown parser cannot read it: no Markdown headings"),
     (b"plain prose, no heading\n", {"format": "pdf-text"}, r"empty\.md: the pdf-text parser cannot read it"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, r"empty\.md: a binary file"),
+    ("## 标题一\n\n## 标题二\n".encode(), {}, r"empty\.md: no questions with an answer: 2 headings"),
+    (b"URL: https://example.com/faq\nno question here\n", {"format": "web-page"}, r"empty\.md: the web-page parser"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, r"empty\.md: is a binary file"),
     ("### 问题？\n答案。\n".encode("gbk"), {}, r"empty\.md: is not UTF-8 text"),
     (b"### Q?\nA.\n", {"language": "fr"}, r"--language must be one of zh, en, got 'fr'"),
     (b"### Q?\nA.\n", {"date": "2025-13-01"}, r"--date '2025-13-01' is not a date"),
@@ -118,6 +120,15 @@ def test_bad_input_is_refused_and_nothing_changes(corpus, tmp_path, content, opt
     request = AddRequest([path], options.pop("vendor", "tencent"), options.pop("label", "New pages"), **options)
     with pytest.raises(InputError, match=message):
         add_edition(corpus, request)
+    assert _snapshot(corpus) == before
+
+
+def test_one_bad_file_among_several_is_named_and_nothing_changes(corpus, tmp_path):
+    bad = tmp_path / "broken.md"
+    bad.write_bytes("### 问题？\n答案。\n".encode("utf-16"))
+    before = _snapshot(corpus)
+    with pytest.raises(InputError, match=r"broken\.md: is a binary file"):
+        add_edition(corpus, AddRequest([EXTRA / "tencent-sms-template-faq-zh.md", bad], "tencent", "Two pages"))
     assert _snapshot(corpus) == before
 
 
@@ -158,3 +169,41 @@ def test_heading_without_an_answer_is_a_warning(corpus, tmp_path):
     page.write_text("### 有答案的问题？\n答案。\n\n### 没有答案的问题？\n", encoding="utf-8")
     report = add_edition(corpus, AddRequest([page], "tencent", "Page with a gap"))
     assert report.files[0].warnings == ["heading without an answer (line 4): 没有答案的问题？"]
+
+
+def _without_page(tmp_path, page: Path) -> Path:
+    """A copy of the bundled corpus without one of its extra pages (file, manifest line, recorded groups)."""
+    target = tmp_path / "corpus"
+    shutil.copytree(PROJECT_ROOT / "corpus", target)
+    rel_path = str(page.relative_to(PROJECT_ROOT / "corpus"))
+    manifest = target / "manifest.toml"
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    manifest.write_text("".join(line for line in lines if f'"{rel_path}"' not in line), encoding="utf-8")
+    (target / rel_path).unlink()
+    groups = json.loads((target / "groups.json").read_text(encoding="utf-8"))
+    page_ids = {e.id for e in ingest_corpus(load_corpus_manifest(PROJECT_ROOT / "corpus" / "manifest.toml"))
+                if e.source.path == rel_path}
+    groups["groups"] = {k: v for k, v in groups["groups"].items() if k not in page_ids}
+    (target / "groups.json").write_text(json.dumps(groups, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("page,language", [
+    (EXTRA_EN / "tencent-sms-business-dev-en.md", "en"),  # its English neighbours must not outvote its Chinese ones
+    (EXTRA / "tencent-sms-content-rules-faq-zh.md", "zh"),
+])
+def test_a_page_added_on_its_own_renames_nothing_and_links_its_questions(tmp_path, page, language):
+    """How a vendor's next page arrives: alone, after the others, as an edition of its own."""
+    from assistant.link_eval import evaluate_links, read_gold
+
+    corpus = _without_page(tmp_path, page)
+    before = _groups(corpus)
+    add_edition(corpus, AddRequest([page], "tencent", "One more page", language=language,
+                                   link_base="https://cloud.tencent.com/document/product/382/"))
+    after = _groups(corpus)
+    assert {k: after[k] for k in before} == before
+    report = evaluate_links(ingest_corpus(load_corpus_manifest(corpus / "manifest.toml")),
+                            PROJECT_ROOT / "tests" / "data" / "links.tsv")
+    assert report.wrong == []
+    rows = [r for r in read_gold(PROJECT_ROOT / "tests" / "data" / "links.tsv") if r.file == page.name and r.link != "-"]
+    assert rows and not [m for m in report.missed if m.startswith(page.name)]

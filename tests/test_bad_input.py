@@ -33,6 +33,11 @@ def test_not_utf8(tmp_path):
         load(make_corpus(tmp_path, b_bytes="### 问题？\n".encode("gbk")))
 
 
+def test_binary_file(tmp_path):
+    with pytest.raises(DocumentError, match=r"b\.txt: is a binary file"):
+        load(make_corpus(tmp_path, b_bytes=b"### Q?\nA.\n\x00\x00\x01"))
+
+
 def test_unknown_format(tmp_path):
     with pytest.raises(ManifestError, match=r"doc-a has unknown format 'docx'; valid: markdown, pdf-text, web-page"):
         load(make_corpus(tmp_path, format_a="docx"))

@@ -68,8 +68,8 @@ def _entry(doc: str, question: str, answer: str, language: str = "zh") -> FaqEnt
 
 
 def _manifest(tmp_path, editions: list[str]) -> Manifest:
-    contrasts = (("签名|signature", "模板|模版|template"), ("个人|individual|personal", "企业|enterprise|company"),
-                 ("国内|domestic|mainland|in china", "国际|海外|境外|international|overseas"))
+    """A one-vendor manifest with the bundled corpus's contrasts (they are data, not code)."""
+    contrasts = load_corpus_manifest(PROJECT_ROOT / "corpus" / "manifest.toml").contrasts
     return Manifest(tmp_path / "manifest.toml", {"v": Vendor("v", "V", (), tuple(editions))}, (), contrasts)
 
 
@@ -78,6 +78,9 @@ def _manifest(tmp_path, editions: list[str]) -> Manifest:
     ("个人用户能申请短信签名吗？", "企业用户能申请短信签名吗？"),
     ("国内短信如何计费？", "国际短信如何计费？"),
     ("How many templates can I create?", "How many signatures can I create?"),
+    ("发送营销短信需要什么条件？", "发送通知短信需要什么条件？"),
+    ("个人用户能申请短信签名吗？", "企事业单位能申请短信签名吗？"),
+    ("Can I send marketing SMS messages to overseas users?", "Can I send verification code SMS messages to overseas users?"),
 ])
 def test_contrasts_veto_even_identical_answers(tmp_path, old, new):
     answer = "上限为200个，可在控制台查看和申请。如需更多请联系腾讯云短信小助手。"

@@ -88,3 +88,23 @@ def test_english_anchors_and_page_urls_from_the_pages_own_links(entries):
     assert rules.source.url.startswith(BASE + "9557#2-") and rules.source.url in cited.answer
     helper = find(entries, PAGES_EN, "What can I do if a 1014 error is returned?")
     assert "(https://intl.cloud.tencent.com/document/product/382/3773)" in helper.answer
+
+
+def test_code_blocks_comments_entities_and_line_breaks(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "### 如何校验签名？\n"
+        "<!-- 内部备注 -->按以下步骤计算 sig：<br/>先拼接参数&nbsp;再计算 `List<String>` 的 &lt;sig&gt;。\n\n"
+        "```shell\n"
+        "# 这一行是注释，不是标题\n"
+        "    curl -d '{\"sig\": \"**x**\"}' https://yun.tim.qq.com\n"
+        "```\n\n"
+        "### 下一个问题？\n答案。\n",
+        encoding="utf-8",
+    )
+    entries = parse_markdown(page, BASE)
+    assert [e.question for e in entries] == ["如何校验签名？", "下一个问题？"]
+    assert entries[0].answer == (
+        "按以下步骤计算 sig：\n先拼接参数 再计算 `List<String>` 的 <sig>。\n"
+        "```shell\n# 这一行是注释，不是标题\n    curl -d '{\"sig\": \"**x**\"}' https://yun.tim.qq.com\n```"
+    )

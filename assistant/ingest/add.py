@@ -172,8 +172,6 @@ def _check_file(manifest: Manifest, path: Path, vendor: str, new_id: str, reques
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     data = path.read_bytes()
-    if b"\x00" in data:
-        raise InputError(f"{path}: a binary file, not text")
     try:
         text = "\n".join(read_lines(path))
     except AssistantError as exc:
@@ -192,6 +190,8 @@ def _check_file(manifest: Manifest, path: Path, vendor: str, new_id: str, reques
     questions = [p.question for p in parsed if p.question.strip()]
     if not questions:
         raise InputError(f"{path}: no questions found by the {file_format} parser")
+    if not any(p.answer.strip() for p in parsed):
+        raise InputError(f"{path}: no questions with an answer: {len(questions)} headings, none with text under it")
     return FileSummary(path, rel_path, file_format, questions, _warnings(parsed))
 
 

@@ -2,8 +2,10 @@
 
 - `## N Title` topic headings and `### question` headings are both entries; a heading with no text of
   its own but deeper headings below it is their section; the page's `#` title is not an entry.
-- HTML tags and `[](id:…)` anchors are dropped; inline code keeps its backticks; links keep their
-  target, resolved against the link base (`/document/…`, `9557#…`, `./9557#…`, `//host/…`).
+- HTML tags, comments and `[](id:…)` anchors are dropped, entities decoded, `<br>` a line break;
+  inline code keeps its backticks and fenced code blocks stay as written (a `#` line in them is no
+  heading); links keep their target, resolved against the link base (`/document/…`, `9557#…`,
+  `./9557#…`, `//host/…`).
 - A closing contact line ("如有任何疑问，请联系…") is page furniture, not part of the last answer.
 - Each entry's anchor on the page follows the pages' own links: "## 2 调用接口耗时比较长" is
   `#2-.E8.B0.83…` (spaces as "-", UTF-8 bytes escaped with "." instead of "%").
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote, urljoin
 
@@ -22,6 +25,9 @@ HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 NUMBERED_HEADING_RE = re.compile(r"^\d+\s+(?=\S)")
 EMPTY_ANCHOR_RE = re.compile(r"\[\]\(id:[^)]*\)")
 HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+HTML_COMMENT_RE = re.compile(r"<!--.*?-->")
+LINE_BREAK_RE = re.compile(r"<br\s*/?>", re.I)
+FENCE_RE = re.compile(r"^\s*(```|~~~)")
 IMAGE_RE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 LINK_RE = re.compile(r"\[([^\]]*)\]\(\s*([^)\s]*)[^)]*\)")
 BOLD_RE = re.compile(r"\*\*(.+?)\*\*")
@@ -33,7 +39,12 @@ NOTE_LABELS = {"?": "说明：", "!": "注意："}
 
 def parse_markdown(path, link_base: str | None = None, page_url: str | None = None) -> list[ParsedEntry]:
     lines = read_lines(path)
-    headings = [(i, len(m.group(1)), m.group(2)) for i, line in enumerate(lines) if (m := HEADING_RE.match(line))]
+    fenced = _inside_fences(lines)
+    headings = [
+        (i, len(m.group(1)), m.group(2))
+        for i, line in enumerate(lines)
+        if not fenced[i] and (m := HEADING_RE.match(line))
+    ]
     if not headings:
         raise DocumentError(path, "no Markdown headings found: is the format right?")
     has_deeper = min(level for _, level, _ in headings) == 1 and len({level for _, level, _ in headings}) > 1
@@ -62,6 +73,33 @@ def parse_markdown(path, link_base: str | None = None, page_url: str | None = No
             )
         )
     return entries
+
+
+def _answer_lines(body: list[str]):
+    """(line, is code): fenced code blocks as written, other lines split at `<br>`, comments dropped."""
+    for raw, in_fence in zip(body, _inside_fences(body)):
+        if in_fence:
+            yield raw.rstrip(), True
+        else:
+            for piece in LINE_BREAK_RE.split(HTML_COMMENT_RE.sub("", raw.rstrip())):
+                yield piece, False
+
+
+def _inside_fences(lines: list[str]) -> list[bool]:
+    """For each line: is it part of a fenced code block (its fences included)?"""
+    inside, fence = [], None
+    for line in lines:
+        match = FENCE_RE.match(line)
+        if fence is None and match:
+            fence = match.group(1)
+            inside.append(True)
+        elif fence is not None:
+            inside.append(True)
+            if match and match.group(1) == fence:
+                fence = None
+        else:
+            inside.append(False)
+    return inside
 
 
 def _without_footer(body: list[str]) -> list[str]:
@@ -93,8 +131,10 @@ def clean_question(title: str) -> str:
 
 def clean_answer(body: list[str], link_base: str | None, page_url: str | None = None) -> str:
     out: list[str] = []
-    for raw in body:
-        line = HTML_TAG_RE.sub("", raw.rstrip())
+    for line, is_code in _answer_lines(body):
+        if is_code:
+            out.append(line)  # code as written
+            continue
         note = re.match(r"^>\s*([?!])\s*(.*)$", line)
         if note:
             out.append(NOTE_LABELS[note.group(1)] + clean_inline(note.group(2).strip(), link_base, page_url=page_url))
@@ -124,10 +164,10 @@ def clean_inline(text: str, link_base: str | None, keep_code: bool = True, page_
 
 
 def _clean_prose(text: str, link_base: str | None, page_url: str | None) -> str:
-    text = EMPTY_ANCHOR_RE.sub("", text)
+    text = HTML_TAG_RE.sub("", HTML_COMMENT_RE.sub("", EMPTY_ANCHOR_RE.sub("", text)))
     text = IMAGE_RE.sub(lambda m: _render_image(m.group(2), link_base), text)
     text = LINK_RE.sub(lambda m: _render_link(m.group(1), m.group(2), page_url if m.group(2).startswith("#") else link_base), text)
-    return BOLD_RE.sub(r"\1", text)
+    return html.unescape(BOLD_RE.sub(r"\1", text)).replace("\xa0", " ")
 
 
 def resolve(href: str, link_base: str | None) -> str | None:

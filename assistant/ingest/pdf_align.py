@@ -60,6 +60,7 @@ DUPLICATE_CONTAINED = 0.8  # …nor what its paragraphs already said between the
 DUPLICATE_MIN_CHARS = 20
 # Structure
 OWED_ANSWER_BONUS = 0.35
+UNFINISHED_ENDINGS = ("；", "，", "、", ";", ",")
 OWED_CONTINUED_BONUS = 1.0  # a question with no text on its page is answered at the top of the next
 SKIPPED_OWED_PENALTY = 3.0  # passing over a question owed an answer
 DANGLING_BONUS = 1.0  # text announced by '…如下：' (or an item '2.2 …：') goes where its body is
@@ -67,7 +68,11 @@ STAY_BONUS = 0.2  # consecutive paragraphs more often share a question than not
 LIST_BREAK_PENALTY = 1.0  # "2.2" then "2.3", "…如下：" then "1.", "示例" then its explanation
 LIST_RESTART_PENALTY = 0.5  # a second list starting at "1." rarely continues an answer
 ANNOUNCEMENT_PENALTY = 0.5  # "…如下：" must be followed by what it announces
-CLOSING_SWITCH_PENALTY = 0.5  # "更多详情请参见…" closes the answer before it rather than opening one
+# A closing remark ("更多详情请参见…") is the last paragraph of the answer it closes: it opens no answer
+# and nothing of its answer follows it. The lead stream skips the lists printed under headings, so
+# it closes the answer before it in the stream or, moved as little as the page allows, the list of
+# the very next question (the page printed it under that list).
+CLOSING_SWITCH_PENALTY = 0.5
 AFTER_FOOTER_PENALTY = 2.0  # the vendor's "如有任何疑问…" footer ends an answer
 
 
@@ -124,6 +129,17 @@ class _Question:
     @property
     def has_own_list(self) -> bool:
         return any(part.role == "follows" for part in self.parts)
+
+    @property
+    def answered(self) -> bool:
+        """It has text of its own that does not stop mid-sentence ('…即计费；' is owed the rest)."""
+        return self.has_text and not self.parts[-1].unit.text.endswith(UNFINISHED_ENDINGS)
+
+    @property
+    def list_open(self) -> bool:
+        """Its own list can still be closed by a remark: it does not end with a note or a closing remark."""
+        follows = [part.unit.text for part in self.parts if part.role == "follows"]
+        return bool(follows) and not cues.is_note(follows[-1]) and not cues.is_closing(follows[-1])
 
     @property
     def left_open(self) -> bool:
@@ -292,11 +308,13 @@ def _best_labelling(lead: list["Unit"], candidates: list[_Question | None], valu
     """The highest-scoring labelling the page order allows (Viterbi over (candidate, in tail) states)."""
     continued = candidates[0]
     texts = [unit.text for unit in lead]
-    owed = [0.0 if q is None or q.has_text else OWED_ANSWER_BONUS for q in candidates]
+    owed = [0.0 if q is None or q.answered else OWED_ANSWER_BONUS for q in candidates]
     if continued is not None and not continued.has_text:
         owed[0] = OWED_CONTINUED_BONUS
     owed[-1] /= 2  # the block's last question may be answered on the next page
     holds = [a or b for a, b in zip(cues.inside_lists(texts, _last_number(continued)), cues.binds_to_previous(texts))]
+    closes = [cues.is_closing(text) for text in texts]
+    closes_list = [q is not None and q.list_open for q in candidates]
     announced = continued is not None and continued.has_text and cues.announces(continued.parts[-1].unit.text)
     tail_allowed = continued is not None and continued.left_open
 
@@ -319,9 +337,12 @@ def _best_labelling(lead: list["Unit"], candidates: list[_Question | None], valu
                         gain -= ANNOUNCEMENT_PENALTY
                     if lead[position].after_closing:
                         gain -= AFTER_FOOTER_PENALTY
+                    if closes[position - 1] and not closes[position]:
+                        gain -= CLOSING_SWITCH_PENALTY  # the answer went on after its closing remark
                 if switching and position:
                     gain -= LIST_BREAK_PENALTY * holds[position]
-                    gain -= CLOSING_SWITCH_PENALTY * cues.is_closing(texts[position])
+                    if closes[position] and not (target == current + 1 and closes_list[target]):
+                        gain -= CLOSING_SWITCH_PENALTY
                 key = (target, tail)
                 if key not in best or total + gain > best[key]:
                     best[key], back[key] = total + gain, (current, in_tail)
@@ -370,7 +391,8 @@ def _page_order(question: _Question) -> list[_Part]:
 
     Plain paragraphs first, then the list under the heading, closing remarks
     ('更多详情请参见…', '3. 如果以上场景都不满足…') after both, then what the next page
-    carried on. Two exceptions put the list inside the paragraphs: a list opening with
+    carried on. A list that stops at '；' comes before the paragraphs that finish it.
+    Two exceptions put the list inside the paragraphs: a list opening with
     its own announcement ('…可参考以下方法进行定位：') precedes numbered steps, and a
     paragraph announcing what does not follow it ('…策略为：', or '2.2 …：' followed at
     once by '2.3') had that list printed as its body (notes under it stay last).
@@ -392,6 +414,8 @@ def _page_order(question: _Question) -> list[_Part]:
         notes = [p for p in follows if cues.is_note(p.unit.text)]
         announced = [p for p in follows if not cues.is_note(p.unit.text)]
         body, follows = body[: announcing + 1] + announced + body[announcing + 1 :], notes
+    if follows and follows[-1].unit.text.endswith(UNFINISHED_ENDINGS):  # '…即计费；' goes on in the paragraphs
+        body, follows = follows + body, []
     return head + body + follows + closing + continued
 
 
