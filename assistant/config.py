@@ -55,6 +55,10 @@ class Settings:
     def decisive_path(self) -> Path:
         return self.corpus_dir / "decisive.tsv"
 
+    @property
+    def aliases_path(self) -> Path:
+        return self.corpus_dir / "aliases.tsv"
+
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from assistant import __version__
+from assistant.aliases import Aliases
 from assistant.build_lock import build_lock
 from assistant.config import Settings
 from assistant.embed import Embedder, load_embedder
@@ -86,7 +87,7 @@ def sha256_file(path: Path) -> str:
 def _optional_inputs(settings: Settings) -> tuple[Path, ...]:
     # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
     return (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
-            settings.eval_queries_path, settings.decisive_path)
+            settings.eval_queries_path, settings.decisive_path, settings.aliases_path)
 
 
 def corpus_fingerprint(settings: Settings) -> dict[str, str]:
@@ -99,16 +100,17 @@ def corpus_fingerprint(settings: Settings) -> dict[str, str]:
     return {str(p.relative_to(settings.corpus_dir)): sha256_file(p) for p in paths}
 
 
-def embedding_texts(entry: FaqEntry) -> list[str]:
-    """What the dense channel sees of an entry: its question, and its question with the answer."""
+def embedding_texts(entry: FaqEntry, keys: tuple[str, ...] = ()) -> list[str]:
+    """What the dense channel sees of an entry: its question, its question with the answer, and its
+    English search keys (corpus/aliases.tsv)."""
     answer = entry.answer[:ANSWER_CHARS_EMBEDDED]
     section = f"{entry.section}: " if entry.section else ""
-    return [entry.question, f"{section}{entry.question}\n{answer}"]
+    return [entry.question, f"{section}{entry.question}\n{answer}", *keys]
 
 
-def bm25_text(entry: FaqEntry) -> str:
+def bm25_text(entry: FaqEntry, keys: tuple[str, ...] = ()) -> str:
     # The question counts twice: it is what customers paraphrase.
-    return f"{entry.question}\n{entry.question}\n{entry.section or ''}\n{entry.answer}"
+    return "\n".join([entry.question, entry.question, entry.section or "", entry.answer, *keys])
 
 
 class EmbeddingCache:
@@ -219,6 +221,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
     report_build(manifest, entries, settings.index_dir, log)
     glossary = Glossary.load(settings.glossary_path)
+    aliases = Aliases.load(settings.aliases_path)
     hand_terms = _read_lines(settings.terms_path)
     terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)
 
@@ -229,11 +232,11 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     cache = None
     try:
         tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
-        corpus_tokens = [tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in tqdm(entries, desc="tokenizing")]
+        corpus_tokens = [tokenizer.tokens(bm25_text(e, aliases.of(e))) or ["<empty>"] for e in tqdm(entries, desc="tokenizing")]
 
         texts, rows = [], []
         for row, entry in enumerate(entries):
-            for text in embedding_texts(entry):
+            for text in embedding_texts(entry, aliases.of(entry)):
                 texts.append(text)
                 rows.append(row)
         cache = EmbeddingCache(settings.cache_dir / "embeddings", embedder.id)
@@ -242,8 +245,8 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
         vectors, offtopic_vectors = vectors[: len(texts)], vectors[len(texts) :]
         log(f"embedded {embedded} new texts; {len(set(texts + offtopic)) - embedded} unchanged ones came from the cache")
         np.save(staging / "offtopic.npy", offtopic_vectors.astype(np.float32), allow_pickle=False)
-        aliases = {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()}
-        store_info = write_store_files(staging, entries, vectors, np.array(rows), corpus_tokens, aliases)
+        vendor_aliases = {slug: list(vendor.aliases) for slug, vendor in manifest.vendors.items()}
+        store_info = write_store_files(staging, entries, vectors, np.array(rows), corpus_tokens, vendor_aliases)
         vocabulary = store_info.pop("vocabulary")
         (staging / "terms.txt").write_text("\n".join(terms) + "\n", encoding="utf-8")
         index_manifest = {
@@ -252,7 +255,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "embedder": {"id": embedder.id, "spec": embedder.spec, "dim": int(vectors.shape[1])},
             "corpus": corpus_fingerprint(settings),
-            "vendor_aliases": aliases,
+            "vendor_aliases": vendor_aliases,
             **store_info,
             "fusion": FusionParams().to_json(),
             "abstention": AbstentionModel.default(embedder.id).to_json(),
@@ -270,7 +273,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
         (staging / "manifest.json").write_text(
             json.dumps(index_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
-        _build_reranker(settings, staging, entries, tokenizer, embedder, cache, log)
+        _build_reranker(settings, staging, entries, aliases, tokenizer, embedder, cache, log)
         final = builds / build_id
         staging.rename(final)
     except BaseException:
@@ -285,12 +288,12 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     return final
 
 
-def _build_reranker(settings, staging: Path, entries, tokenizer, embedder, cache, log) -> None:
+def _build_reranker(settings, staging: Path, entries, aliases, tokenizer, embedder, cache, log) -> None:
     """The build's rerank folder: answer-sentence vectors, field tokens, the model learned on the tune split."""
     from assistant.rerank_build import train_into_build, write_inputs
 
     folder = staging / "rerank"
-    count = write_inputs(folder, entries, tokenizer, lambda texts: cache.embed(embedder, texts)[0],
+    count = write_inputs(folder, entries, aliases, tokenizer, lambda texts: cache.embed(embedder, texts)[0],
                          settings.decisive_path)
     log(f"rerank inputs: {count} answer sentences embedded")
     log(train_into_build(settings, load_build(staging, settings), embedder))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 import bm25s
@@ -25,18 +26,20 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 DEPTH = 30  # candidates the reranker sees
 FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
     "bm25_question", "bm25_answer", "cover_question", "cover_answer_only", "uncovered",
-    "decisive_agree", "decisive_conflict", "decisive_missing", "vendor_match", "vendor_other",
+    "decisive_agree", "decisive_conflict", "decisive_missing", "uncovered_rarest", "numbers_missing",
+    "vendor_match", "vendor_other",
     "exact_question", "exact_any", "identifier_conflict", "offtopic_margin", "english", "long",
     "memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered",
 )
 FOLDER = "rerank"
-FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "memory.json", "memory_vectors.npy", "model.json", "model.txt",
-         "verdict.txt")
+FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "key_vectors.npy", "key_rows.npy", "memory.json",
+         "memory_vectors.npy", "model.json", "model.txt", "verdict.txt")
+NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
 
 
@@ -135,7 +138,8 @@ class RerankData:
 
     def __init__(self, entries: list[FaqEntry], tokenizer: Tokenizer, glossary: Glossary, decisive: DecisiveWords,
                  question_vectors: np.ndarray, fields: dict, sentence_vectors: np.ndarray,
-                 sentence_rows: np.ndarray) -> None:
+                 sentence_rows: np.ndarray, key_vectors: np.ndarray | None = None,
+                 key_rows: np.ndarray | None = None) -> None:
         self.entries = entries
         self.tokenizer = tokenizer
         self.glossary = glossary
@@ -143,10 +147,14 @@ class RerankData:
         self.question_vectors = question_vectors
         self.sentence_vectors = sentence_vectors
         self.sentence_rows = sentence_rows
-        self.question_tokens = [set(t) for t in fields["question"]]
+        # English search keys (corpus/aliases.tsv) count as the entry's question.
+        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.shape[1]), np.float32)
+        self.key_rows = key_rows if key_rows is not None else np.zeros(0, dtype=np.int32)
+        keys = fields.get("keys") or [[] for _ in entries]
+        self.question_tokens = [set(q) | set(k) for q, k in zip(fields["question"], keys)]
         self.answer_tokens = [set(t) for t in fields["answer"]]
         self.entry_tokens = [q | a for q, a in zip(self.question_tokens, self.answer_tokens)]
-        self.bm25_question = _bm25(fields["question"])
+        self.bm25_question = _bm25([q + k for q, k in zip(fields["question"], keys)])
         self.bm25_answer = _bm25(fields["answer"])
         n = len(entries)
         df: dict[str, int] = {}
@@ -157,6 +165,7 @@ class RerankData:
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         self.question_concepts = [decisive.concepts(e.question) for e in entries]
         self.answer_concepts = [decisive.concepts(e.answer) for e in entries]
+        self.numbers = [set(NUMBER_RE.findall(normalize(e.question + " " + e.answer))) for e in entries]
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
@@ -213,6 +222,8 @@ class Reranker:
             fields = json.loads((folder / "fields.json").read_text(encoding="utf-8"))
             sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
             sentence_rows = np.load(folder / "sentence_rows.npy", allow_pickle=False)
+            key_vectors = np.load(folder / "key_vectors.npy", allow_pickle=False)
+            key_rows = np.load(folder / "key_rows.npy", allow_pickle=False)
             decisive = DecisiveWords.load(folder / DECISIVE_FILE)
             model = memory = None
             if has_model:
@@ -223,14 +234,15 @@ class Reranker:
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise RerankError(f"the rerank files in {folder} cannot be loaded ({exc}): rebuild with `faq build`") from exc
         data = RerankData(index.entries, index.tokenizer, glossary, decisive, question_vectors(index), fields,
-                          sentence_vectors, sentence_rows)
+                          sentence_vectors, sentence_rows, key_vectors, key_rows)
         if memory is not None:
             data.memory = memory
         return cls(data, model)
 
     def features(self, query: AnalysedQuery, candidates: list[Candidate], vendor_named: str | None,
-                 exclude: int | None = None) -> np.ndarray:
-        """One row of FEATURES per candidate; `exclude`: a memory query to leave out (its own, in training)."""
+                 exclude=None) -> np.ndarray:
+        """One row of FEATURES per candidate; `exclude`: memory queries to leave out (in training: the
+        query's own fold, so that memory is as new to it as to a query nobody labelled)."""
         d = self.data
         memory = d.memory
         recalled = memory.vectors @ query.vector if query.vector is not None and len(memory.vectors) else np.zeros(0)
@@ -256,8 +268,13 @@ class Reranker:
         top_fused = max(c.fused for c in candidates) or 1e-9
         top_dense = max(c.dense for c in candidates)
         rows_all = sorted({r for c in candidates for r in c.rows})
-        dense_q = dict(zip(rows_all, (d.question_vectors[rows_all] @ vector).tolist() if vector is not None
-                           else [0.0] * len(rows_all)))
+        key_best = np.full(len(d.entries), -1.0)
+        if vector is not None:
+            key_best[rows_all] = d.question_vectors[rows_all] @ vector
+            if len(d.key_vectors):
+                np.maximum.at(key_best, d.key_rows, d.key_vectors @ vector)
+        dense_q = dict(zip(rows_all, key_best[rows_all].tolist() if vector is not None else [0.0] * len(rows_all)))
+        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
         sentence = dict(zip(rows_all, sentence_best[rows_all].tolist()))
         field_q = dict(zip(rows_all, (bm25_q[rows_all] / max(float(bm25_q[rows_all].max()), 1e-9)).tolist()))
         field_a = dict(zip(rows_all, (bm25_a[rows_all] / max(float(bm25_a[rows_all].max()), 1e-9)).tolist()))
@@ -267,15 +284,17 @@ class Reranker:
             question, everything = d.question_tokens[r], d.entry_tokens[r]
             cover_q = sum(w for _, w, alt in units if not alt.isdisjoint(question)) / total
             cover_any = sum(w for _, w, alt in units if not alt.isdisjoint(everything)) / total
+            rarest = max((w for _, w, alt in units if alt.isdisjoint(everything)), default=0.0) / d.unknown_idf
             agree, conflict, missing, _ = compare(query_concepts, d.question_concepts[r], d.answer_concepts[r])
             per_row[r] = (cover_q, cover_any, agree, conflict, missing,
-                          len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]))
+                          len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]),
+                          rarest, len(query_numbers - d.numbers[r]))
         english, long = float(query.english), float(query.is_long)
         out = np.zeros((len(candidates), len(FEATURES)))
         for i, candidate in enumerate(candidates):
             rows = candidate.rows
             best = max(rows, key=lambda r: (per_row[r][0], per_row[r][2] - per_row[r][3] - per_row[r][4]))
-            cover_q, cover_any, agree, conflict, missing, ids_q, ids_any = per_row[best]
+            cover_q, cover_any, agree, conflict, missing, ids_q, ids_any, rarest, numbers_missing = per_row[best]
             ids_q = max(per_row[r][5] for r in rows)
             ids_any = max(per_row[r][6] for r in rows)
             vendor = d.entries[candidate.shown].vendor
@@ -286,7 +305,7 @@ class Reranker:
                 max(dense_q[r] for r in rows), best_sentence, best_sentence - top_sentence,
                 max(field_q[r] for r in rows), max(field_a[r] for r in rows),
                 cover_q, cover_any - cover_q, 1.0 - cover_any,
-                agree, conflict, missing,
+                agree, conflict, missing, rarest, numbers_missing,
                 float(vendor_named == vendor), float(vendor_named is not None and vendor_named != vendor),
                 float(ids_q > 0), float(candidate.exact > 0), float(id_conflict),
                 query.offtopic_margin, english, long,

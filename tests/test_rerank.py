@@ -119,3 +119,50 @@ def test_a_build_without_labelled_queries_searches_without_a_reranker(tmp_path, 
     result = searcher.search("1014错误怎么处理")
     assert "1014" in result.hits[0].entry.question and result.partial is None
     assert isinstance(searcher, Searcher) and isinstance(searcher.reranker, Reranker)
+
+
+def test_english_search_keys_are_extra_vectors_of_their_chinese_entry(settings, searcher):
+    from assistant.aliases import Aliases
+
+    aliases = Aliases.load(settings.aliases_path)
+    entries = searcher.index.entries
+    keys = sum(len(aliases.of(e)) for e in entries)
+    assert len(aliases) > 100 and len(searcher.index.vector_rows) == 2 * len(entries) + keys
+    row = next(i for i, e in enumerate(entries) if aliases.of(e) and e.doc == "aliyun-sms-delivery-faq")
+    data = searcher.reranker.data
+    assert row in set(data.key_rows.tolist()) and data.question_tokens[row] > set(data.tokenizer.tokens(entries[row].question))
+    result = searcher.search(aliases.of(entries[row])[0])
+    assert result.hits[0].entry.group == entries[row].group
+
+
+def test_an_alias_row_without_english_keys_is_a_corpus_error_naming_the_line(tmp_path):
+    from assistant.aliases import Aliases
+    from assistant.errors import CorpusError
+
+    path = tmp_path / "aliases.tsv"
+    path.write_text("# keys\ngroup\tenglish\tquestion\ng-1\tHow much?\t多少钱\ng-2\t\t空\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"aliases.tsv:4"):
+        Aliases.load(path)
+    assert len(Aliases.load(tmp_path / "missing.tsv")) == 0
+
+
+def test_training_features_never_meet_the_query_or_its_fold_in_memory(built, searcher):
+    from assistant.glossary import Glossary
+    from assistant.rerank_build import collect, memory_folds, remember
+
+    tune = [q for q in load_queries(built.eval_queries_path, searcher.index.entries) if q.split == "tune"
+            and q.in_corpus][:60]
+    fresh = Reranker.load(searcher.index, Glossary.load(built.glossary_path))
+    examples = collect(searcher, tune)
+    remember(fresh, examples)
+    folds, column = memory_folds(examples), FEATURES.index("memory_answer")
+    assert len(set(folds.tolist())) > 1
+    for i, e in enumerate(examples):
+        own = np.flatnonzero(e.labels)
+        if not len(own):
+            continue
+        seen_all = fresh.features(e.analysed, e.candidates, e.named)[own, column]
+        assert np.allclose(seen_all, 1.0, atol=1e-3)  # the query itself, when memory is not out of fold
+        assert (e.features[own, column] < 0.999).all()
+        alone = fresh.features(e.analysed, e.candidates, e.named, exclude=np.flatnonzero(folds == folds[i]))
+        assert np.array_equal(alone, e.features)
