@@ -4,7 +4,7 @@ The synthetic corpus replicates the published build's real entries to N: every c
 own edition group (ids and groups suffixed), keeps its vendor and document (so filters select as many), has
 its vectors jittered (Gaussian noise, renormalised: a copy's cosine to its original ≈ 0.95) and is indexed
 again by BM25 (document frequencies grow with the copies). The store is built into a temporary directory the
-way `faq build` writes one (exact or HNSW by size). A child process then opens it and searches, so startup
+way `faq build` writes one (exact or an inverted file by size). A child process then opens it and searches, so startup
 time and peak RSS are those of a fresh server; it times the bare query embedding and the warm search in
 the same loop. Recall@10 compares the store's dense top-10 entries with exact search over the same vectors.
 """
@@ -29,7 +29,7 @@ from assistant.errors import AssistantError
 from assistant.index import bm25_text, load_index, sha256_file, CHECKED_FILES
 from assistant.labels import load_queries
 from assistant.stores.embedded_build import (
-    HNSW_ABOVE, identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
+    APPROXIMATE_ABOVE, identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
 )
 
 class ScaleError(AssistantError, ValueError):
@@ -41,7 +41,7 @@ QUERIES = 200
 ROUNDS = 2
 
 
-def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print, hnsw_above: int = HNSW_ABOVE) -> dict:
+def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print, approximate_above: int = APPROXIMATE_ABOVE) -> dict:
     """Write a store of `n` entries replicated from the published build into `folder`; returns its manifest."""
     real = load_index(settings)
     store = real.store
@@ -71,7 +71,7 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
             block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
             yield block
 
-    dense_index = write_dense_index(folder, blocks(), n, hnsw_above, dim=real_vectors.shape[1])
+    dense_index = write_dense_index(folder, blocks(), n, approximate_above, dim=real_vectors.shape[1])
     log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
@@ -149,6 +149,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_parts_mb() -> dict:
+    """The resident set now, by kind: anonymous (heap) and file-backed (memory-mapped store files and the
+    embedding model's weights, pages the kernel can drop and read again)."""
+    parts = {}
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                parts[line.split(":")[0][3:].lower()] = round(int(line.split()[1]) / 1024, 1)
+    return parts
+
+
 CHILD = r"""
 import json, sys, time
 import numpy as np
@@ -158,7 +169,7 @@ from assistant.errors import AssistantError
 from assistant.embed import load_embedder
 from assistant.index import load_build
 from assistant.search import Searcher
-from assistant.bench_scale import peak_rss_mb
+from assistant.bench_scale import peak_rss_mb, rss_parts_mb
 folder, queries = sys.argv[1], json.loads(sys.stdin.read())
 settings = Settings.from_env()
 embedder = load_embedder()
@@ -173,12 +184,12 @@ for _ in range(int(sys.argv[2])):
         t = time.perf_counter(); embedder.embed_queries([q]); embed_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter(); searcher.search(q); search_ms.append((time.perf_counter() - t) * 1000)
 print(json.dumps({"startup_s": startup_s, "model_s": model_s, "embed_ms": embed_ms, "search_ms": search_ms,
-                  "peak_rss_mb": peak_rss_mb()}))
+                  "peak_rss_mb": peak_rss_mb(), "rss_parts_mb": rss_parts_mb()}))
 """
 
 
 def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: int = QUERIES,
-                    rounds: int = ROUNDS, keep: Path | None = None, hnsw_above: int = HNSW_ABOVE) -> dict:
+                    rounds: int = ROUNDS, keep: Path | None = None, approximate_above: int = APPROXIMATE_ABOVE) -> dict:
     log = (lambda message: print(message, file=sys.stderr)) if as_json else print
     real = load_index(settings)
     texts = [q.query for q in load_queries(settings.eval_queries_path, real.entries)]
@@ -187,7 +198,7 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
     folder.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
-        manifest = replicate(settings, n, folder, log=log, hnsw_above=hnsw_above)
+        manifest = replicate(settings, n, folder, log=log, approximate_above=approximate_above)
         build_s = time.perf_counter() - started
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         child = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(rounds)], input=json.dumps(texts),
@@ -210,6 +221,8 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
         "embed_p95_ms": round(float(np.percentile(embed, 95)), 2),
         "startup_s": round(measured["startup_s"], 2),
         "peak_rss_mb": round(measured["peak_rss_mb"], 1),
+        "rss_anon_mb": measured["rss_parts_mb"].get("anon"),
+        "rss_file_mb": measured["rss_parts_mb"].get("file"),
         "recall_at_10": round(recall, 4),
         "build_s": round(build_s, 1),
         "bench_rss_mb": round(peak_rss_mb(), 1),
@@ -222,6 +235,7 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
         print(f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms; "
               f"query embedding p95 {figures['embed_p95_ms']} ms (ratio {ratio:.2f})")
         print(f"  startup {figures['startup_s']} s (store + searcher; the embedding model apart), "
-              f"peak RSS {figures['peak_rss_mb']} MB (search process, model included)")
+              f"peak RSS {figures['peak_rss_mb']} MB (search process, model included; at the end "
+              f"{figures['rss_anon_mb']} MB anonymous, {figures['rss_file_mb']} MB file-backed)")
         print(f"  dense recall@10 vs exact {figures['recall_at_10']}; synthetic build {figures['build_s']} s")
     return figures

@@ -33,13 +33,14 @@ from assistant.postgres.connection import DatabaseError, check_reachable, descri
 from assistant.postgres.publish import publish_build
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
 from assistant.config import Settings
 from assistant.embed import load_embedder
 from assistant.index import load_build
 from assistant.search import Searcher
+from assistant.bench_scale import peak_rss_mb
 spec, rounds, queries = sys.argv[1], int(sys.argv[2]), json.loads(sys.stdin.read())
 settings = Settings.from_env()
 embedder = load_embedder()
@@ -58,7 +59,7 @@ for _ in range(rounds):
         t = time.perf_counter(); embedder.embed_queries([q]); embed_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter(); searcher.search(q); search_ms.append((time.perf_counter() - t) * 1000)
 print(json.dumps({"startup_s": startup_s, "embed_ms": embed_ms, "search_ms": search_ms, "top5": top5,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 

@@ -56,10 +56,10 @@ def test_serving_does_not_import_the_ingest_parsers():
 
 def test_bench_scale_replicates_the_corpus_and_reports_every_figure(built, capsys):
     real = open_store(str(built.index_dir), built).size
-    figures = run_scale_bench(built, 2 * real + 50, as_json=True, queries=4, rounds=1, hnsw_above=real)
+    figures = run_scale_bench(built, 2 * real + 50, as_json=True, queries=4, rounds=1, approximate_above=real)
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line == figures
-    assert figures["n"] == 2 * real + 50 and figures["store"] == "embedded" and figures["dense_index"] == "hnsw"
+    assert figures["n"] == 2 * real + 50 and figures["store"] == "embedded" and figures["dense_index"] == "ivf"
     assert 0.0 <= figures["recall_at_10"] <= 1.0
     for key in ("search_p50_ms", "search_p95_ms", "embed_p95_ms", "startup_s", "peak_rss_mb"):
         assert figures[key] > 0

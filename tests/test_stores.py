@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
 from assistant.entry import FaqEntry, Source
 from assistant.stores import NO_FILTER, Filter, Store
-from assistant.stores.embedded import EmbeddedStore
+from assistant.stores.embedded import IVF_FILE, EmbeddedStore
 from assistant.stores.embedded_build import write_store_files
 from assistant.tokenize import Tokenizer
 
@@ -35,14 +36,14 @@ def _entries(count: int) -> list[FaqEntry]:
     return sorted(entries, key=lambda e: [d for ds in DOCS.values() for d in ds].index(e.doc))
 
 
-def _write(folder, entries, hnsw_above=10_000, seed=0):
+def _write(folder, entries, approximate_above=10_000, seed=0):
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(2 * len(entries), DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = np.repeat(np.arange(len(entries)), 2)
     tokenizer = Tokenizer(TOPICS, folder / "jieba")
     tokens = [tokenizer.tokens(f"{e.question}\n{e.answer}") for e in entries]
-    info = write_store_files(folder, entries, vectors, rows, tokens, {"aliyun": ["阿里"]}, hnsw_above=hnsw_above)
+    info = write_store_files(folder, entries, vectors, rows, tokens, {"aliyun": ["阿里"]}, approximate_above=approximate_above)
     np.save(folder / "offtopic.npy", vectors[:3])
     manifest = {"build_id": "test", "embedder": {"id": "x", "spec": "x", "dim": DIM}, **info}
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -132,11 +133,12 @@ def test_dense_statistics_come_from_the_allowed_sample(small):
     assert store.offtopic(query) == pytest.approx(float((vectors[:3] @ query).max()), abs=1e-5)
 
 
-def test_above_the_size_threshold_the_dense_index_is_hnsw_and_recalls_the_exact_top_10(tmp_path):
+def test_above_the_size_threshold_the_dense_index_is_an_inverted_file_and_recalls_the_exact_top_10(tmp_path):
     entries = _entries(400)  # 800 entries over the docs
-    store, vectors, rows = _write(tmp_path, entries, hnsw_above=500, seed=1)
-    assert store.manifest["dense_index"]["kind"] == "hnsw"
-    assert type(store.vectors).__name__ == "IndexHNSWFlat"
+    store, vectors, rows = _write(tmp_path, entries, approximate_above=500, seed=1)
+    assert store.manifest["dense_index"]["kind"] == "ivf"
+    assert store.manifest["dense_index"]["cells"] > 1
+    assert type(faiss.read_index(str(tmp_path / IVF_FILE))).__name__ == "IndexIVFFlat"
     rng = np.random.default_rng(2)
     recalls = []
     for _ in range(30):

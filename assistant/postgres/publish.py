@@ -2,7 +2,7 @@
 
 The build is made as usual (assistant.index: ingest, embed, BM25, the reranker's training), then copied into
 a new schema (assistant.postgres.schema); BM25 term statistics and per-term impacts are computed there by
-SQL from the stored jieba tokens, the HNSW index is built, and one transaction marks the build complete and
+SQL from the stored jieba tokens, the IVF index is built, and one transaction marks the build complete and
 points `faq.published` at it. Older builds beyond the previous one are dropped, as are schemas of killed builds.
 """
 
@@ -24,11 +24,10 @@ from psycopg.pq import Format
 from assistant.entry import FaqEntry
 from assistant.index import bm25_text
 from assistant.postgres.connection import check_reachable, describe, ensure_pgvector
+from assistant.stores.embedded_build import ivf_cells
 from assistant.postgres.schema import BUILD_LOCK, KEEP_BUILDS, create_shared, ident, schema_name
 from assistant.tokenize import Tokenizer
 
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
 # Build-directory files kept as blobs: what a server needs besides the tables (the rerank folder is added).
 BLOB_FILES = ("terms.txt", "offtopic.npy", "sample_rows.npy")
 TABLES = """
@@ -155,9 +154,12 @@ def _load(conn: psycopg.Connection, schema: str, build: Path, manifest: dict, se
     conn.execute(sql.SQL("INSERT INTO {} VALUES ('manifest', %s), ('bm25', %s)").format(names["meta"]),
                  (json.dumps(manifest, ensure_ascii=False), json.dumps(bm25)))
     _copy_blobs(conn, names, build)
-    log("postgres: building the HNSW index")
-    conn.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})")
-                 .format(names["vectors"], sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION)))
+    # The embedded store's choice (assistant/stores/embedded_build.py): an inverted file, its cells by size.
+    cells = manifest["dense_index"].get("cells") or ivf_cells(len(entries))
+    log(f"postgres: building the IVF index ({cells} lists)")
+    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(f"{max(256, cells // 2 + 128)}MB")))
+    conn.execute(sql.SQL("CREATE INDEX ON {} USING ivfflat (embedding vector_ip_ops) WITH (lists = {})")
+                 .format(names["vectors"], sql.Literal(cells)))
     for table in ("entries", "vectors", "postings", "terms", "identifiers"):
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(names[table]))
 

@@ -6,7 +6,7 @@
         meta          key → jsonb: the build's manifest, BM25 parameters (k1, b, N, average length)
         blobs         name → bytea: the jieba dictionary, off-topic and sample vectors, the rerank files
         entries       row, id, vendor, doc, group_no, data (the entry as JSON)
-        vectors       position, row, vendor, doc, embedding vector(d) with an HNSW index (inner product:
+        vectors       position, row, vendor, doc, embedding vector(d) with an IVF index (inner product:
                       the embedder's vectors are unit length, so it is their cosine)
         entry_tokens  row, tokens text[]: the jieba tokens BM25 reads
         terms         term_no, term, df, idf: term statistics, computed in the database

@@ -2,7 +2,7 @@
 
 Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a sorted array); the row
 attributes (vendor, doc, group) are small integer arrays; FAISS holds the vectors (exact below
-`HNSW_ABOVE` entries, HNSW above, as the build recorded), memory-mapped; bm25s is loaded memory-mapped.
+`APPROXIMATE_ABOVE` entries, an inverted file above, as the build recorded), memory-mapped; bm25s is loaded memory-mapped.
 Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
@@ -22,6 +22,7 @@ from assistant.entry import FaqEntry
 from assistant.stores.base import NO_FILTER, allowed_rows, Candidates, DenseSample, Filter, WeightedTokens
 from assistant.tokenize import Tokenizer
 
+IVF_FILE = "vectors.ivf.faiss"  # above the size threshold: an inverted file over vectors.faiss's vectors
 ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_rows.npy")
 ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",
              "vector_rows.npy", "vector_start.npy", "sample_rows.npy", "identifiers.json", "identifier_rows.npy",
@@ -90,14 +91,18 @@ class EmbeddedStore:
         self._vector_start = load("vector_start.npy")
         self._sample_rows = np.load(path / "sample_rows.npy", allow_pickle=False)
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
-        self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        self._ef_search = int(manifest.get("dense_index", {}).get("ef_search", 0))
+        # vectors.faiss holds every vector by position (exact); above the size threshold the search goes through
+        # the inverted file vectors.ivf.faiss over the same vectors.
+        self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        self._nprobe = int(manifest.get("dense_index", {}).get("nprobe", 0))
+        self._searched = (faiss.read_index(str(path / IVF_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+                          if self._nprobe else self.vectors)
         self.bm25_model = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
         keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
         self._identifiers = {key: i for i, key in enumerate(keys)}
         self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
         # FAISS's own kernel scores given vectors (the same float sums as its search, so scores never drift).
-        self._flat = faiss.downcast_index(self.vectors.storage) if hasattr(self.vectors, "storage") else self.vectors
+        self._flat = self.vectors
         sample_positions = [np.arange(self._vector_start[r], self._vector_start[r + 1]) for r in self._sample_rows]
         self._sample_positions = np.concatenate(sample_positions) if sample_positions else np.zeros(0, dtype=np.int64)
         self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in sample_positions])
@@ -184,10 +189,10 @@ class EmbeddedStore:
             if not count:
                 return Candidates.none()
             params = self._search_params(selector, wanted)
-        elif self._ef_search:
+        elif self._nprobe:
             params = self._search_params(None, wanted)
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, positions = self.vectors.search(query, wanted, params=params)
+        scores, positions = self._searched.search(query, wanted, params=params)
         found = positions[0] >= 0
         rows = np.asarray(self.vector_rows)[positions[0][found]].astype(np.int64)
         rows, first = np.unique(rows, return_index=True)  # results are best first: the first is each entry's best
@@ -195,9 +200,9 @@ class EmbeddedStore:
         return _top(rows, best, k, positive=False)
 
     def _search_params(self, selector, wanted: int):
-        if self._ef_search:
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(self._ef_search, wanted)
+        if self._nprobe:
+            params = faiss.SearchParametersIVF()
+            params.nprobe = self._nprobe
         else:
             params = faiss.SearchParameters()
         if selector is not None:

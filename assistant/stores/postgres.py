@@ -1,6 +1,6 @@
 """The PostgreSQL store: the published build of a database (assistant/postgres/schema.py), read through a pool.
 
-Dense search is pgvector's HNSW index, BM25 sums the per-term impacts computed in the database, exact
+Dense search is pgvector's IVF index (ivfflat), BM25 sums the per-term impacts computed in the database, exact
 identifiers use their index; filters are SQL WHERE clauses on each table's vendor/doc codes. Kept in
 memory, as in the embedded store: the small per-row codes (vendor, doc, group), the vocabulary, the
 off-topic questions and the fixed sample the dense statistics are taken over. The rerank files come from
@@ -27,10 +27,10 @@ from assistant.postgres.connection import (
 )
 from assistant.postgres.publish import QueryVector
 from assistant.postgres.schema import ident, published
+from assistant.stores.embedded_build import NPROBE
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
 
-EF_SEARCH = 128  # HNSW candidates per search (pgvector's default is 40): recall@10 ≥ 0.98 at 100k entries
 ENTRY_CACHE = 4096
 BM25_FIRST_DEPTH = 512  # postings per term in the first round (the threshold algorithm goes deeper when needed)
 
@@ -68,8 +68,8 @@ def published_manifest(url: str) -> dict:
 
 
 def _configure(conn: psycopg.Connection) -> None:
-    conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-    conn.execute("SET hnsw.iterative_scan = strict_order")  # pgvector ≥ 0.8: filtered searches still fill k
+    conn.execute(f"SET ivfflat.probes = {NPROBE}")  # as the embedded store
+    conn.execute("SET ivfflat.iterative_scan = relaxed_order")  # pgvector ≥ 0.8: filtered searches still fill k
 
 
 class PostgresStore:
@@ -228,8 +228,8 @@ class PostgresStore:
         wanted = min(len(self.vector_rows), 2 * k + 8)  # an entry has a few vectors: keep each entry's best
         where, params = self._where(filter)
         query = QueryVector(vector)
-        # As the embedded store: exact below the size its build chose HNSW at (`+ 0` keeps the planner off the
-        # HNSW index), the HNSW index above.
+        # As the embedded store: exact below the size its build chose an inverted file at (`+ 0` keeps the
+        # planner off the index), the IVF index above (its scan may return rows slightly out of order: re-sorted).
         order = sql.SQL("embedding <#> %s::vector" if self._approximate else "(embedding <#> %s::vector) + 0")
         with self._pool.connection() as conn:
             found = conn.execute(
@@ -238,6 +238,7 @@ class PostgresStore:
                 [query, *params, query, wanted]).fetchall()
         if not found:
             return Candidates.none()
+        found.sort(key=lambda pair: -pair[1])
         rows = np.array([r for r, _ in found], dtype=np.int64)
         scores = np.array([s for _, s in found], dtype=np.float32)
         rows, first = np.unique(rows, return_index=True)  # best first: the first is each entry's best
