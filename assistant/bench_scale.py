@@ -21,15 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from assistant.config import Settings
 from assistant.errors import AssistantError
+from assistant.aliases import Aliases
 from assistant.index import bm25_text, load_index, sha256_file, CHECKED_FILES
 from assistant.labels import load_queries
 from assistant.stores.embedded_build import (
-    APPROXIMATE_ABOVE, identifier_postings, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
+    APPROXIMATE_ABOVE, identifier_postings, write_bm25, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
 )
 
 class ScaleError(AssistantError, ValueError):
@@ -75,11 +75,9 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
-    tokens = [store.tokenizer.tokens(bm25_text(e)) or ["<empty>"] for e in entries]
-    bm25 = bm25s.BM25()
-    bm25.index([tokens[s] for s in source], show_progress=False)  # the same lists, shared: little memory
-    bm25.save(str(folder / "bm25"))
-    del bm25
+    aliases = Aliases.load(settings.aliases_path)
+    tokens = [store.tokenizer.tokens(bm25_text(e, aliases.of(e))) or ["<empty>"] for e in entries]
+    write_bm25(folder, [tokens[s] for s in source])  # the same lists, shared: little memory
     log(f"bm25: re-indexed {n} entries in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()

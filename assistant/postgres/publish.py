@@ -24,6 +24,7 @@ from psycopg.pq import Format
 from assistant.entry import FaqEntry
 from assistant.index import bm25_text
 from assistant.postgres.connection import check_reachable, describe, ensure_pgvector
+from assistant.stores.embedded import BM25_TOKENS_FILE
 from assistant.stores.embedded_build import ivf_cells
 from assistant.postgres.schema import BUILD_LOCK, KEEP_BUILDS, create_shared, ident, schema_name
 from assistant.tokenize import Tokenizer
@@ -210,20 +211,30 @@ psycopg.adapters.register_dumper(QueryVector, QueryVectorDumper)
 
 
 def _copy_tokens(conn, names, build: Path, entries: list[dict], settings) -> np.ndarray:
-    """The jieba tokens bm25s indexed (the build's dictionary, the same text); returns each entry's length."""
-    terms = (build / "terms.txt").read_text(encoding="utf-8").splitlines()
-    tokenizer = Tokenizer(terms, settings.cache_dir / "jieba")
-    seen: dict[str, list[str]] = {}  # replicated texts (a scaled benchmark corpus) are tokenized once
+    """The jieba tokens bm25s indexed, as the build recorded them (older builds: the build's dictionary over
+    the same text); returns each entry's length."""
     lengths = np.zeros(len(entries), dtype=np.int64)
     with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (row, tokens) FROM STDIN").format(names["entry_tokens"])) as copy:
-        for row, data in enumerate(entries):
-            text = bm25_text(FaqEntry.from_json(data))
-            tokens = seen.get(text)
-            if tokens is None:
-                tokens = seen[text] = tokenizer.tokens(text) or ["<empty>"]
+        for row, tokens in enumerate(_entry_tokens(build, entries, settings)):
             lengths[row] = len(tokens)
             copy.write_row((row, tokens))
     return lengths
+
+
+def _entry_tokens(build: Path, entries: list[dict], settings):
+    recorded = build / BM25_TOKENS_FILE
+    if recorded.exists():
+        with recorded.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+        return
+    tokenizer = Tokenizer((build / "terms.txt").read_text(encoding="utf-8").splitlines(), settings.cache_dir / "jieba")
+    seen: dict[str, list[str]] = {}  # replicated texts (a scaled benchmark corpus) are tokenized once
+    for data in entries:
+        text = bm25_text(FaqEntry.from_json(data))
+        if text not in seen:
+            seen[text] = tokenizer.tokens(text) or ["<empty>"]
+        yield seen[text]
 
 
 def _bm25_parameters(build: Path, lengths: np.ndarray) -> dict:

@@ -22,6 +22,7 @@ from assistant.entry import FaqEntry
 from assistant.stores.base import NO_FILTER, allowed_rows, Candidates, DenseSample, Filter, WeightedTokens
 from assistant.tokenize import Tokenizer
 
+BM25_TOKENS_FILE = "bm25_tokens.jsonl"  # the token lists bm25s indexed, one entry a line
 IVF_FILE = "vectors.ivf.faiss"  # above the size threshold: an inverted file over vectors.faiss's vectors
 ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_rows.npy")
 ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",

@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 
 from assistant.entry import FaqEntry
-from assistant.stores.embedded import IVF_FILE
+from assistant.stores.embedded import BM25_TOKENS_FILE, IVF_FILE
 from assistant.tokenize import corpus_identifiers, normalize
 
 APPROXIMATE_ABOVE = 10_000  # entries
@@ -36,13 +36,23 @@ def write_store_files(folder: Path, entries: list[FaqEntry], vectors: np.ndarray
                       corpus_tokens: list[list[str]], aliases: dict[str, list[str]], approximate_above: int = APPROXIMATE_ABOVE) -> dict:
     """Everything the embedded store reads, for `entries` (vectors in entry order, BM25 tokens per entry);
     returns the manifest's fields (vendors, docs, doc_rows, vendor_names, dense_index, vocabulary size)."""
-    bm25 = bm25s.BM25()
-    bm25.index(corpus_tokens, show_progress=False)
-    bm25.save(str(folder / "bm25"))
+    vocabulary = write_bm25(folder, corpus_tokens)
     dense_index = write_dense_index(folder, vectors, len(entries), approximate_above)
     write_entry_files(folder, entries)
     info = write_row_files(folder, entries, vector_rows, aliases)
-    return {**info, "dense_index": dense_index, "vocabulary": len(bm25.vocab_dict)}
+    return {**info, "dense_index": dense_index, "vocabulary": vocabulary}
+
+
+def write_bm25(folder: Path, corpus_tokens: list[list[str]]) -> int:
+    """The bm25s index, and the token lists it was made from (a PostgreSQL publish computes BM25 from the same
+    tokens); returns the vocabulary's size."""
+    bm25 = bm25s.BM25()
+    bm25.index(corpus_tokens, show_progress=False)
+    bm25.save(str(folder / "bm25"))
+    with (folder / BM25_TOKENS_FILE).open("w", encoding="utf-8") as out:
+        for tokens in corpus_tokens:
+            out.write(json.dumps(tokens, ensure_ascii=False) + "\n")
+    return len(bm25.vocab_dict)
 
 
 def write_dense_index(folder: Path, vectors: np.ndarray | Iterable[np.ndarray], entries: int,
