@@ -169,3 +169,26 @@ class RerankSource(Protocol):
     tokenizer: Tokenizer
     vectors: object  # faiss-like: ntotal, reconstruct_n(0, n)
     vector_rows: np.ndarray  # entry row of each vector
+
+
+class LazyEntries(Sequence):
+    """A store's entries as a sequence read on demand (what the reranker and `faq eval` iterate)."""
+
+    def __init__(self, store: "Store") -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return self._store.size
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return self._store.entries(range(*row.indices(len(self))))
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        return self._store.entry(row)
+
+    def __iter__(self):
+        for start in range(0, len(self), 2048):
+            yield from self._store.entries(range(start, min(start + 2048, len(self))))

@@ -19,7 +19,8 @@ import faiss
 import numpy as np
 
 from assistant.entry import FaqEntry
-from assistant.stores.base import NO_FILTER, allowed_rows, Candidates, DenseSample, Filter, WeightedTokens
+from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
+from assistant.stores.base import LazyEntries as BaseLazyEntries
 from assistant.tokenize import Tokenizer
 
 BM25_TOKENS_FILE = "bm25_tokens.jsonl"  # the token lists bm25s indexed, one entry a line
@@ -33,23 +34,8 @@ ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy"
 ENTRIES_CACHED = 4096  # parsed entries kept: a search reads its candidates' entries several times
 
 
-class LazyEntries(Sequence):
-    """The build's entries as a sequence read from disk on demand (what the reranker and `faq eval` iterate)."""
-
-    def __init__(self, store: "EmbeddedStore") -> None:
-        self._store = store
-
-    def __len__(self) -> int:
-        return self._store.size
-
-    def __getitem__(self, row):
-        if isinstance(row, slice):
-            return self._store.entries(range(*row.indices(len(self))))
-        if row < 0:
-            row += len(self)
-        if not 0 <= row < len(self):
-            raise IndexError(row)
-        return self._store.entry(row)
+class LazyEntries(BaseLazyEntries):
+    """The build's entries read from disk on demand; iterated by streaming entries.jsonl."""
 
     def __iter__(self):
         with open(self._store.path / "entries.jsonl", encoding="utf-8") as handle:

@@ -28,7 +28,7 @@ from assistant.postgres.connection import (
 from assistant.postgres.publish import QueryVector
 from assistant.postgres.schema import ident, published
 from assistant.stores.embedded_build import NPROBE
-from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
+from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, LazyEntries, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
 
 ENTRY_CACHE = 4096
@@ -410,27 +410,6 @@ class StoredVectors:
         order = np.argsort(found_positions)
         at = np.searchsorted(found_positions[order], positions)
         return vectors[order][at]
-
-
-class LazyEntries(Sequence):
-    def __init__(self, store: PostgresStore) -> None:
-        self._store = store
-
-    def __len__(self) -> int:
-        return self._store.size
-
-    def __getitem__(self, row):
-        if isinstance(row, slice):
-            return self._store.entries(range(*row.indices(len(self))))
-        if row < 0:
-            row += len(self)
-        if not 0 <= row < len(self):
-            raise IndexError(row)
-        return self._store.entry(row)
-
-    def __iter__(self):
-        for start in range(0, len(self), 2048):
-            yield from self._store.entries(range(start, min(start + 2048, len(self))))
 
 
 class PostgresBuildView:
