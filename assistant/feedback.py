@@ -50,7 +50,19 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class FeedbackStore:
+class ClientVotes:
+    """`add`, for stores that implement `record_vote` (SQLite here, PostgreSQL in assistant.postgres)."""
+
+    def add(self, query: str, vote: int, entry_ids: list[str], build_id: str | None,
+            comment: str | None = None, surface: str = "api") -> int:
+        """A vote from a client without answer ids (POST /api/feedback): the first entry is the quoted one."""
+        if vote not in (-1, 1):
+            raise FeedbackError("vote must be 1 (helpful) or -1 (not helpful)")
+        return self.record_vote(uuid.uuid4().hex, query, entry_ids[0] if entry_ids else None, vote, comment,
+                                build_id, surface)
+
+
+class FeedbackStore(ClientVotes):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -124,14 +136,6 @@ class FeedbackStore:
             )
             row = self._db.execute("SELECT id FROM feedback WHERE answer_id = ?", (answer_id,)).fetchone()
         return int(row[0])
-
-    def add(self, query: str, vote: int, entry_ids: list[str], build_id: str | None,
-            comment: str | None = None, surface: str = "api") -> int:
-        """A vote from a client without answer ids (POST /api/feedback): the first entry is the quoted one."""
-        if vote not in (-1, 1):
-            raise FeedbackError("vote must be 1 (helpful) or -1 (not helpful)")
-        return self.record_vote(uuid.uuid4().hex, query, entry_ids[0] if entry_ids else None, vote, comment,
-                                build_id, surface)
 
     def rows(self) -> list[dict]:
         with self._lock:

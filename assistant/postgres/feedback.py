@@ -9,7 +9,7 @@ import uuid
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from assistant.feedback import MAX_COMMENT, VOTES, FeedbackError
+from assistant.feedback import MAX_COMMENT, VOTES, ClientVotes, FeedbackError
 from assistant.postgres.connection import describe, open_pool
 
 SCHEMA = """
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS faq.feedback (
 SCHEMA_LOCK = 0x6661715F66656564  # "faq_feed"
 
 
-class PostgresFeedbackStore:
+class PostgresFeedbackStore(ClientVotes):
     def __init__(self, url: str, pool: ConnectionPool | None = None) -> None:
         self.url = url
         self._pool = pool or open_pool(url, max_size=4)
@@ -83,14 +83,6 @@ class PostgresFeedbackStore:
                 (answer_id, query, entry_id, vote, comment, build_id, surface),
             ).fetchone()
         return int(row[0])
-
-    def add(self, query: str, vote: int, entry_ids: list[str], build_id: str | None,
-            comment: str | None = None, surface: str = "api") -> int:
-        """A vote from a client without answer ids (POST /api/feedback): the first entry is the quoted one."""
-        if vote not in (-1, 1):
-            raise FeedbackError("vote must be 1 (helpful) or -1 (not helpful)")
-        return self.record_vote(uuid.uuid4().hex, query, entry_ids[0] if entry_ids else None, vote, comment,
-                                build_id, surface)
 
     def rows(self) -> list[dict]:
         with self._pool.connection() as conn:
