@@ -1,4 +1,4 @@
-"""Decisive words (corpus/decisive.tsv): concepts that exclude each other within a facet."""
+"""Decisive words (corpus/decisive.tsv): concepts that exclude each other within a facet, and what a query asks for."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import NamedTuple
 from assistant.errors import CorpusError
 from assistant.tokenize import normalize
 
+ASK_FACET = "ask"  # rows naming the kind of answer a query asks for (an amount): never compared as concepts
+
 
 class Concept(NamedTuple):
     facet: str
@@ -17,10 +19,10 @@ class Concept(NamedTuple):
 
 class DecisiveWords:
     def __init__(self, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
-        self._patterns = [
-            (Concept(facet, name), re.compile("|".join(_pattern(p) for p in phrases)))
-            for facet, name, phrases in rows
-        ]
+        compiled = [(Concept(facet, name), re.compile("|".join(_pattern(p) for p in phrases)))
+                    for facet, name, phrases in rows]
+        self._patterns = [(concept, pattern) for concept, pattern in compiled if concept.facet != ASK_FACET]
+        self._asks = [(concept.name, pattern) for concept, pattern in compiled if concept.facet == ASK_FACET]
 
     @classmethod
     def load(cls, path: Path) -> "DecisiveWords":
@@ -40,6 +42,11 @@ class DecisiveWords:
     def concepts(self, text: str) -> frozenset[Concept]:
         folded = normalize(text)
         return frozenset(concept for concept, pattern in self._patterns if pattern.search(folded))
+
+    def asks(self, text: str) -> frozenset[str]:
+        """The kinds of answer the text asks for ("amount" for 多少钱, 几天, how long, limit…)."""
+        folded = normalize(text)
+        return frozenset(kind for kind, pattern in self._asks if pattern.search(folded))
 
 
 def _pattern(phrase: str) -> str:

@@ -3,10 +3,11 @@
 Per candidate edition group: which of the query's words its *question* covers versus only its
 answer; decisive words (corpus/decisive.tsv) agreeing or conflicting; dense similarity to the
 question alone and to the best single answer sentence; BM25 on the question and answer fields;
-vendor named; exact identifiers. A logistic model learned on the tuning split at build time
-(assistant/rerank_build.py) turns them into the probability that the candidate answers the query;
-that probability also decides abstention, and a covered topic with an uncovered ask is flagged partial.
-The model and its inputs live in the build's `rerank/` folder.
+vendor named; exact identifiers; whether the query asks for an amount (a price, count, limit or
+duration) and the entry states no number; how much of the query the corpus does not know. A model
+learned on the tuning split at build time (assistant/rerank_build.py) turns them into the probability
+that the candidate answers the query; that probability also decides abstention, and a covered topic
+with an uncovered ask is flagged partial. The model and its inputs live in the build's `rerank/` folder.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 DEPTH = 30  # candidates the reranker sees
-FEATURES = (
+CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
     "bm25_question", "bm25_answer", "cover_question", "cover_answer_only", "uncovered",
     "decisive_agree", "decisive_conflict", "decisive_missing", "uncovered_rarest", "numbers_missing",
@@ -36,6 +37,10 @@ FEATURES = (
     "exact_question", "exact_any", "identifier_conflict", "offtopic_margin", "english", "long",
     "memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered",
 )
+ASK_FEATURES = ("asks_amount", "amount_unstated", "amount_unasked")
+UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
+FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES
+AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
 FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "key_vectors.npy", "key_rows.npy", "memory.json",
          "memory_vectors.npy", "model.json", "model.txt", "verdict.txt")
@@ -166,6 +171,7 @@ class RerankData:
         self.question_concepts = [decisive.concepts(e.question) for e in entries]
         self.answer_concepts = [decisive.concepts(e.answer) for e in entries]
         self.numbers = [set(NUMBER_RE.findall(normalize(e.question + " " + e.answer))) for e in entries]
+        self.question_asks = [decisive.asks(e.question) for e in entries]
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
@@ -247,7 +253,7 @@ class Reranker:
         memory = d.memory
         recalled = memory.vectors @ query.vector if query.vector is not None and len(memory.vectors) else np.zeros(0)
         if exclude is not None and len(recalled):
-            recalled[exclude] = -1.0
+            recalled[exclude] = 0.0  # as a query with no labelled neighbour sees at serving time
         unanswered = float(recalled[memory.unanswered].max(initial=0.0)) if len(recalled) else 0.0
 
         def recall(group: str, table: dict) -> float:
@@ -290,7 +296,7 @@ class Reranker:
                           len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]),
                           rarest, len(query_numbers - d.numbers[r]))
         english, long = float(query.english), float(query.is_long)
-        out = np.zeros((len(candidates), len(FEATURES)))
+        out = np.zeros((len(candidates), len(CANDIDATE_FEATURES)))
         for i, candidate in enumerate(candidates):
             rows = candidate.rows
             best = max(rows, key=lambda r: (per_row[r][0], per_row[r][2] - per_row[r][3] - per_row[r][4]))
@@ -311,7 +317,29 @@ class Reranker:
                 query.offtopic_margin, english, long,
                 mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
             )
+        unknown = np.tile(self.unknown_features(query), (len(candidates), 1))
+        return np.hstack([out, self.ask_features(query, candidates), unknown])
+
+    def ask_features(self, query: AnalysedQuery, candidates: list[Candidate]) -> np.ndarray:
+        """ASK_FEATURES per candidate: the query asks for an amount; it does and the entry states no number
+        at all; it does not and the entry's question does."""
+        d = self.data
+        asks = AMOUNT in d.decisive.asks(query.ask)
+        out = np.zeros((len(candidates), len(ASK_FEATURES)))
+        for i, candidate in enumerate(candidates):
+            stated = any(d.numbers[r] for r in candidate.rows)
+            entry_asks = any(AMOUNT in d.question_asks[r] for r in candidate.rows)
+            out[i] = (float(asks), float(asks and not stated), float(entry_asks and not asks))
         return out
+
+    def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
+        """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in
+        neither language), and their count."""
+        units = self.data.query_units(query.ask)
+        idf = self.data.idf
+        unknown = [w for _, w, alternatives in units if not any(a in idf for a in alternatives)]
+        total = sum(w for _, w, _ in units)
+        return np.array([sum(unknown) / total if total else 0.0, float(len(unknown))])
 
     def rerank(self, query: AnalysedQuery, candidates: list[Candidate], vendor_named: str | None = None) -> list[Candidate]:
         """The first DEPTH candidates reordered by the model's probability; the rest follow unchanged."""
