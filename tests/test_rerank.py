@@ -12,7 +12,7 @@ from assistant.decisive import DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.labels import load_queries
 from assistant.query_analysis import AnalysedQuery
-from assistant.rerank import FEATURES, FOLDER, VERDICTS, Candidate, Reranker, RerankError
+from assistant.rerank import FEATURES, FOLDER, VERDICTS, Candidate, Memory, Reranker, RerankError
 from assistant.search import Searcher, open_searcher
 
 
@@ -166,3 +166,58 @@ def test_training_features_never_meet_the_query_or_its_fold_in_memory(built, sea
         assert (e.features[own, column] < 0.999).all()
         alone = fresh.features(e.analysed, e.candidates, e.named, exclude=np.flatnonzero(folds == folds[i]))
         assert np.array_equal(alone, e.features)
+
+
+def test_memory_left_out_in_training_reads_as_no_labelled_neighbour(searcher):
+    analysed, candidates, named = searcher.candidates("短信签名可以修改吗")
+    reranker = searcher.reranker
+    memory = reranker.data.memory
+    columns = [FEATURES.index(f) for f in ("memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered")]
+    left_out = reranker.features(analysed, candidates, named, exclude=np.arange(len(memory.answers)))
+    reranker.data.memory = Memory.empty(memory.vectors.shape[1])
+    try:
+        without_memory = reranker.features(analysed, candidates, named)
+    finally:
+        reranker.data.memory = memory
+    assert np.array_equal(left_out, without_memory) and not left_out[:, columns].any()
+
+
+def test_the_ask_facet_names_what_a_query_asks_for_and_is_never_a_concept(settings):
+    words = DecisiveWords.load(settings.decisive_path)
+    for query in ("国内短信一条多少钱", "签名审核要几天", "How long does review take?", "What's the daily limit?"):
+        assert words.asks(query) == {"amount"}, query
+    assert words.asks("短信签名可以修改吗") == frozenset() == words.asks("How do I change a template?")
+    assert all(concept.facet != "ask" for concept in words.concepts("国内短信一条多少钱，上限多少"))
+
+
+def _candidate(entries, question_part):
+    row = next(i for i, e in enumerate(entries) if question_part in e.question)
+    return Candidate(entries[row].group, [row], 1.0, 0.9, 1.0, 0.0)
+
+
+def test_an_amount_asked_of_an_entry_that_states_no_number_is_a_feature(searcher):
+    entries = searcher.index.entries
+    no_price = _candidate(entries, "国内短信、国际/港澳台短信计费方式是什么")
+    lengths = _candidate(entries, "多少个字算一条短信")
+    columns = [FEATURES.index(f) for f in ("asks_amount", "amount_unstated", "amount_unasked")]
+    analysed, _, named = searcher.candidates("国内短信一条多少钱")
+    x = searcher.reranker.features(analysed, [no_price, lengths], named)
+    assert x[:, columns].tolist() == [[1, 1, 0], [1, 0, 0]]
+    analysed, _, named = searcher.candidates("长短信怎么计费")
+    x = searcher.reranker.features(analysed, [no_price, lengths], named)
+    assert x[:, columns].tolist() == [[0, 0, 0], [0, 0, 1]]  # the second entry's question asks an amount
+
+
+def test_the_share_of_the_query_the_corpus_does_not_know_is_a_feature(searcher):
+    columns = [FEATURES.index("unknown_share"), FEATURES.index("unknown_count")]
+
+    def unknown(query):
+        analysed, candidates, named = searcher.candidates(query)
+        x = searcher.reranker.features(analysed, candidates, named)
+        assert (x[:, columns] == x[0, columns]).all()  # a property of the query, alike for every candidate
+        return x[0, columns].tolist()
+
+    assert unknown("短信签名可以修改吗") == [0.0, 0.0]
+    assert unknown("can an approved signature be changed")[1] == 0  # known through the glossary
+    share, count = unknown("短信签名可以修改吗 量子纠缠望远镜")
+    assert 0 < share < 1 and count >= 1
