@@ -39,7 +39,7 @@ VERDICT_PARAMS = dict(objective="multiclass", n_estimators=120, learning_rate=0.
                       min_child_samples=8, reg_lambda=1.0, class_weight="balanced", verbose=-1, n_jobs=1,
                       random_state=7)
 MAX_WRONGLY_ABSTAINED = 0.02
-# A flagged answer is still the first hit, quoted, with a note of what it covers: a near miss answered
+# A flagged answer is still the first hit, with a note of what its entry covers: a near miss answered
 # with confidence costs more. Grouped CV on tune (thresholds from four folds' verdicts applied to the
 # fifth): near misses caught 0.42 / 0.55 / 0.63 / 0.70 / 0.75 / 0.85 at caps 5 / 10 / 15 / 17 / 20 / 25%;
 # 20% is the lowest cap above the 70% target with margin.
