@@ -137,7 +137,7 @@ class RerankData:
     """Per-entry inputs of the features, from the index and the build's rerank folder."""
 
     def __init__(self, entries: list[FaqEntry], tokenizer: Tokenizer, glossary: Glossary, decisive: DecisiveWords,
-                 question_vectors: np.ndarray, fields: dict, sentence_vectors: np.ndarray,
+                 question_vectors: "QuestionVectors", fields: dict, sentence_vectors: np.ndarray,
                  sentence_rows: np.ndarray, key_vectors: np.ndarray | None = None,
                  key_rows: np.ndarray | None = None) -> None:
         self.entries = entries
@@ -148,7 +148,7 @@ class RerankData:
         self.sentence_vectors = sentence_vectors
         self.sentence_rows = sentence_rows
         # Search keys (corpus/aliases.tsv) count as the entry's question.
-        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.shape[1]), np.float32)
+        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.dim), np.float32)
         self.key_rows = key_rows if key_rows is not None else np.zeros(0, dtype=np.int32)
         keys = fields.get("keys") or [[] for _ in entries]
         self.question_tokens = [set(q) | set(k) for q, k in zip(fields["question"], keys)]
@@ -169,7 +169,7 @@ class RerankData:
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
-        self.memory = Memory.empty(question_vectors.shape[1])
+        self.memory = Memory.empty(question_vectors.dim)
 
     def _token_alternatives(self, token: str) -> frozenset[str]:
         """The token and the tokens of its glossary translations ("signature" → 签名, 短信签名)."""
@@ -185,14 +185,18 @@ class RerankData:
         return units
 
 
-def question_vectors(index) -> np.ndarray:
-    """Each entry's question-only vector (the first vector the build stored for its row)."""
-    every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
-    rows = np.asarray(index.vector_rows)
-    first = np.full(len(index.entries), -1)
-    for position in range(len(rows) - 1, -1, -1):
-        first[rows[position]] = position
-    return every[first]
+class QuestionVectors:
+    """Each entry's question-only vector (the first vector the build stored for its row), read for the rows
+    asked only: `question_vectors[rows]` is a (len(rows), dim) array."""
+
+    def __init__(self, index) -> None:
+        self._vectors = index.vectors  # faiss-like: d, reconstruct_batch(positions)
+        self._vector_rows = index.vector_rows  # entry row of each vector, ascending (the build stores them so)
+        self.dim = int(index.vectors.d)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        first = np.searchsorted(self._vector_rows, np.asarray(rows, dtype=np.int64), side="left")
+        return self._vectors.reconstruct_batch(first)
 
 
 def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
@@ -233,7 +237,7 @@ class Reranker:
                 model = RerankModel.load(folder)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise RerankError(f"the rerank files in {folder} cannot be loaded ({exc}): rebuild with `faq build`") from exc
-        data = RerankData(index.entries, index.tokenizer, glossary, decisive, question_vectors(index), fields,
+        data = RerankData(index.entries, index.tokenizer, glossary, decisive, QuestionVectors(index), fields,
                           sentence_vectors, sentence_rows, key_vectors, key_rows)
         if memory is not None:
             data.memory = memory

@@ -166,3 +166,27 @@ def test_training_features_never_meet_the_query_or_its_fold_in_memory(built, sea
         assert (e.features[own, column] < 0.999).all()
         alone = fresh.features(e.analysed, e.candidates, e.named, exclude=np.flatnonzero(folds == folds[i]))
         assert np.array_equal(alone, e.features)
+
+
+def test_question_vectors_are_read_for_the_rows_asked_only(searcher):
+    from assistant.rerank import QuestionVectors
+
+    index = searcher.index
+    every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    rows = np.asarray(index.vector_rows)
+    first = {int(r): p for p, r in reversed(list(enumerate(rows.tolist())))}  # each row's first stored vector
+    asked = []
+    reconstruct = index.vectors.reconstruct_batch
+
+    class Spy:  # the build's vector file, recording which positions are read
+        d = index.vectors.d
+
+        def reconstruct_batch(self, positions):
+            asked.append(np.asarray(positions).tolist())
+            return reconstruct(positions)
+
+    questions = QuestionVectors(type("Source", (), {"vectors": Spy(), "vector_rows": index.vector_rows})())
+    wanted = [120, 3, 77]
+    assert np.array_equal(questions[wanted], every[[first[r] for r in wanted]])
+    assert asked == [[first[r] for r in wanted]] and questions.dim == index.vectors.d
+    assert isinstance(searcher.reranker.data.question_vectors, QuestionVectors)
