@@ -255,13 +255,19 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
 
 
 def _units_found(units: list[tuple[str, float, frozenset[str]]], question: set[str],
-                 answer: set[str]) -> list[tuple[float, bool, bool]]:
-    """Per query unit: (its weight, whether the question holds it or a translation, whether the entry does)."""
-    found = []
+                 answer: set[str]) -> tuple[float, float, float]:
+    """One pass over the query's units (a unit is found by itself or a translation): the weight the entry's
+    question holds, the weight the entry holds anywhere, and the weight of the rarest unit it lacks."""
+    in_question = anywhere = rarest = 0.0
     for _, weight, alternatives in units:
-        in_question = not alternatives.isdisjoint(question)
-        found.append((weight, in_question, in_question or not alternatives.isdisjoint(answer)))
-    return found
+        if not alternatives.isdisjoint(question):
+            in_question += weight
+            anywhere += weight
+        elif not alternatives.isdisjoint(answer):
+            anywhere += weight
+        elif weight > rarest:
+            rarest = weight
+    return in_question, anywhere, rarest
 
 
 class Reranker:
@@ -335,10 +341,8 @@ class Reranker:
         top_sentence = max(sentence.values())
         per_row = {}
         for r in rows_all:
-            found = _units_found(units, d.question_tokens[r], d.answer_tokens[r])
-            cover_q = sum(w for w, in_question, _ in found if in_question) / total
-            cover_any = sum(w for w, _, anywhere in found if anywhere) / total
-            rarest = max((w for w, _, anywhere in found if not anywhere), default=0.0) / d.unknown_idf
+            in_question, anywhere, rarest = _units_found(units, d.question_tokens[r], d.answer_tokens[r])
+            cover_q, cover_any, rarest = in_question / total, anywhere / total, rarest / d.unknown_idf
             agree, conflict, missing, _ = compare(query_concepts, d.question_concepts[r], d.answer_concepts[r])
             per_row[r] = (cover_q, cover_any, agree, conflict, missing,
                           len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]),
