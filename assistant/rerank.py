@@ -137,7 +137,7 @@ class Memory:
 
 class RerankData:
     """Per-entry inputs of the features, from the index and the build's rerank folder; a query reads
-    only its candidates' rows of them."""
+    only its candidates' rows of them (and multiplies every answer-sentence and search-key vector, see `_cosines`)."""
 
     def __init__(self, entries: list[FaqEntry], tokenizer: Tokenizer, glossary: Glossary, decisive: DecisiveWords,
                  question_vectors: np.ndarray, fields: dict, sentence_vectors: np.ndarray,
@@ -191,12 +191,12 @@ class RerankData:
 
     def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's cosine to its question, or to one of its English search keys when higher."""
-        best = _similarities(self.question_vectors[rows], vector).astype(np.float64)
-        return _best_per_row(best, rows, self.key_start, self.key_vectors, vector)
+        best = (self.question_vectors[rows] @ vector).astype(np.float64)
+        return _best_per_row(best, rows, self.key_start, _cosines(self.key_vectors, vector))
 
     def dense_sentence(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's best cosine to one of its answer sentences (0 when none is positive)."""
-        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, self.sentence_vectors, vector)
+        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, _cosines(self.sentence_vectors, vector))
 
 
 def _row_starts(item_rows: np.ndarray, n: int) -> np.ndarray:
@@ -206,21 +206,20 @@ def _row_starts(item_rows: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(item_rows, np.arange(n + 1))
 
 
-def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, vectors: np.ndarray,
-                  vector: np.ndarray) -> np.ndarray:
+def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, cosines: np.ndarray) -> np.ndarray:
     """`best` raised, row by row, to the best cosine of that row's items (`starts` from `_row_starts`)."""
     counts = starts[rows + 1] - starts[rows]
     owner = np.repeat(np.arange(len(rows)), counts)
     positions = starts[rows][owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
-    if len(positions):
-        np.maximum.at(best, owner, _similarities(vectors[positions], vector))
+    np.maximum.at(best, owner, cosines[positions])
     return best
 
 
-def _similarities(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Dot products row by row, each the same float sum whatever other rows are asked with it
-    (a BLAS matrix-vector product rounds a row differently with the matrix's size)."""
-    return np.einsum("ij,j->i", vectors, vector)
+def _cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Every item's cosine to the query, as one matrix product: BLAS rounds a row's sum differently with
+    the matrix's shape, so products of the candidates' items alone would move the model's features
+    (by up to 4e-7) and with them the trained model."""
+    return vectors @ vector if len(vectors) else np.zeros(0, dtype=np.float32)
 
 
 def question_vectors(index) -> np.ndarray:

@@ -26,11 +26,13 @@ def test_the_precheck_finds_what_every_pattern_would(settings, entries):
             facet, name, phrases = line.split("\t")
             rows.append(((facet, name), [p.strip() for p in phrases.split("|") if p.strip()]))
 
+    def pattern(phrase):
+        folded = re.escape(normalize(phrase))
+        return rf"(?<![a-z0-9]){folded}(?![a-z0-9])" if phrase.isascii() else folded
+
     def every_pattern(text):
         folded = normalize(text)
-        return {label for label, phrases in rows if any(
-            re.search(rf"(?<![a-z0-9]){re.escape(normalize(p))}(?![a-z0-9])" if p.isascii() else re.escape(normalize(p)),
-                      folded) for p in phrases)}
+        return {label for label, phrases in rows if any(re.search(pattern(p), folded) for p in phrases)}
 
     words = DecisiveWords.load(settings.decisive_path)
     texts = [q.query for q in load_queries(settings.eval_queries_path, entries)] + [e.question for e in entries]

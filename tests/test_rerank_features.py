@@ -1,7 +1,7 @@
 """The reranker's features read only the candidates' rows, yet equal a plain reading of the whole corpus.
 
-`reference_features` scores every entry (bm25s over the whole field, every answer sentence and search key
-against the query) and then reads the candidates' values, one feature at a time, in plain loops. The fast
+`reference_features` scores every entry (bm25s over the whole field, each entry's best answer sentence and
+search key) and then reads the candidates' values, one feature at a time, in plain loops. The fast
 `Reranker.features` must give exactly the same matrix on labelled queries of the real build.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from assistant.decisive import compare
 from assistant.labels import load_queries
-from assistant.rerank import FEATURES, NUMBER_RE, _similarities
+from assistant.rerank import FEATURES, NUMBER_RE
 from assistant.tokenize import normalize
 
 SAMPLE_EVERY = 12  # labelled queries: every 12th, so every kind and language is met
@@ -42,15 +42,15 @@ def reference_features(reranker, query, candidates, vendor_named, exclude=None) 
         return np.asarray(model.get_scores(known), dtype=np.float64) if known else np.zeros(n)
 
     bm25_question, bm25_answer = bm25_of_every_entry(d.bm25_question), bm25_of_every_entry(d.bm25_answer)
-    every_sentence = _similarities(d.sentence_vectors, vector)
-    every_key = _similarities(d.key_vectors, vector)
-    every_question = _similarities(d.question_vectors, vector)
-    sentence_best = [max([0.0] + [float(every_sentence[j]) for j in range(len(every_sentence)) if d.sentence_rows[j] == r])
-                     for r in range(n)]
-    question_best = [max([float(every_question[r])] + [float(every_key[j]) for j in range(len(every_key))
-                                                       if d.key_rows[j] == r]) for r in range(n)]
-
+    every_sentence = d.sentence_vectors @ vector
+    every_key = d.key_vectors @ vector
     rows_all = sorted({r for c in candidates for r in c.rows})
+    candidate_question = dict(zip(rows_all, d.question_vectors[rows_all] @ vector))  # as one product, as served
+    sentence_best = [max([0.0] + [float(every_sentence[j]) for j in range(len(every_sentence))
+                                  if d.sentence_rows[j] == r]) for r in range(n)]
+    question_best = {r: max([float(candidate_question[r])] + [float(every_key[j]) for j in range(len(every_key))
+                                                             if d.key_rows[j] == r]) for r in rows_all}
+
     top_bm25_question = max(max(float(bm25_question[r]) for r in rows_all), 1e-9)
     top_bm25_answer = max(max(float(bm25_answer[r]) for r in rows_all), 1e-9)
     top_sentence = max(sentence_best[r] for r in rows_all)
@@ -127,11 +127,3 @@ def test_memory_left_out_of_fold_is_left_out_alike(searcher, sampled):
     for _, analysed, candidates, named in sampled[:20]:
         fast = searcher.reranker.features(analysed, candidates, named, exclude=left_out)
         assert np.array_equal(fast, reference_features(searcher.reranker, analysed, candidates, named, left_out))
-
-
-def test_the_dense_similarities_do_not_depend_on_which_rows_are_asked(searcher):
-    data = searcher.reranker.data
-    vector = searcher.embedder.embed_queries(["短信签名审核要多久"])[0]
-    every = _similarities(data.sentence_vectors, vector)
-    for rows in (np.arange(5), np.arange(3, 200, 7), np.array([len(every) - 1])):
-        assert np.array_equal(_similarities(data.sentence_vectors[rows], vector), every[rows])
