@@ -1,4 +1,4 @@
-"""English search keys for entries whose FAQ has no English edition (corpus/aliases.tsv).
+"""Search keys (corpus/aliases.tsv): questions an entry answers, phrased as customers ask them, in Chinese and English.
 
 Keyed by edition group, so every edition of the question shares them. They are searched like the
 entry's own question (a dense vector each, and BM25 text) and never shown or quoted. An entry
@@ -28,7 +28,7 @@ class Aliases:
             columns = line.split("\t")
             english = tuple(k.strip() for k in columns[1].split("|") if k.strip()) if len(columns) >= 2 else ()
             if len(columns) not in (2, 3) or not columns[0].strip() or not english:
-                raise CorpusError(f"{path}:{number}: expected a group id, English keys and optionally the question, "
+                raise CorpusError(f"{path}:{number}: expected a group id, search keys and optionally the question, "
                                   "tab-separated")
             keys[columns[0].strip()] = english
         return cls(keys)

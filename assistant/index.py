@@ -102,7 +102,7 @@ def corpus_fingerprint(settings: Settings) -> dict[str, str]:
 
 def embedding_texts(entry: FaqEntry, keys: tuple[str, ...] = ()) -> list[str]:
     """What the dense channel sees of an entry: its question, its question with the answer, and its
-    English search keys (corpus/aliases.tsv)."""
+    search keys (corpus/aliases.tsv)."""
     answer = entry.answer[:ANSWER_CHARS_EMBEDDED]
     section = f"{entry.section}: " if entry.section else ""
     return [entry.question, f"{section}{entry.question}\n{answer}", *keys]

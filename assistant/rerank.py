@@ -151,7 +151,7 @@ class RerankData:
         self.question_vectors = question_vectors
         self.sentence_vectors = sentence_vectors
         self.sentence_rows = sentence_rows
-        # English search keys (corpus/aliases.tsv) count as the entry's question.
+        # Search keys (corpus/aliases.tsv) count as the entry's question.
         self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.shape[1]), np.float32)
         self.key_rows = key_rows if key_rows is not None else np.zeros(0, dtype=np.int32)
         self.sentence_start = _row_starts(self.sentence_rows, len(entries))
