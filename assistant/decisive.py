@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import NamedTuple
 
 from assistant.errors import CorpusError
+from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
 
 
@@ -17,10 +17,7 @@ class Concept(NamedTuple):
 
 class DecisiveWords:
     def __init__(self, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
-        self._patterns = [
-            (Concept(facet, name), re.compile("|".join(_pattern(p) for p in phrases)))
-            for facet, name, phrases in rows
-        ]
+        self._matcher = PhraseMatcher([(Concept(facet, name), phrases) for facet, name, phrases in rows])
 
     @classmethod
     def load(cls, path: Path) -> "DecisiveWords":
@@ -38,13 +35,7 @@ class DecisiveWords:
         return cls(rows)
 
     def concepts(self, text: str) -> frozenset[Concept]:
-        folded = normalize(text)
-        return frozenset(concept for concept, pattern in self._patterns if pattern.search(folded))
-
-
-def _pattern(phrase: str) -> str:
-    folded = re.escape(normalize(phrase))
-    return rf"(?<![a-z0-9]){folded}(?![a-z0-9])" if phrase.isascii() else folded
+        return frozenset(self._matcher.matching(normalize(text)))
 
 
 def compare(query: frozenset[Concept], question: frozenset[Concept], answer: frozenset[Concept]) -> tuple[int, int, int, list[str]]:

@@ -169,6 +169,7 @@ class RerankSource(Protocol):
     tokenizer: Tokenizer
     vectors: object  # faiss-like: ntotal, d, reconstruct_n(start, n), reconstruct_batch(positions)
     vector_rows: np.ndarray  # entry row of each vector
+    store: "Store"  # each row's vendor (vendor_of, vendors)
 
 
 class LazyEntries(Sequence):
