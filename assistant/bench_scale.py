@@ -26,7 +26,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.errors import AssistantError
 from assistant.aliases import Aliases
-from assistant.index import bm25_text, load_index, sha256_file, CHECKED_FILES
+from assistant.index import bm25_text, file_hashes, load_index
 from assistant.labels import load_queries
 from assistant.stores.embedded_build import (
     APPROXIMATE_ABOVE, identifier_postings, write_bm25, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
@@ -71,7 +71,7 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
             block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
             yield block
 
-    dense_index = write_dense_index(folder, blocks(), n, approximate_above, dim=real_vectors.shape[1])
+    dense_index = write_dense_index(folder, blocks(), n, approximate_above, shape=(len(positions), real_vectors.shape[1]))
     log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
@@ -113,7 +113,7 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     manifest["build_id"] = f"scale-{n}"
     manifest["dense_index"] = dense_index
     manifest["counts"] = {**manifest["counts"], "entries": n, "groups": int(groups.max()) + 1, "vectors": len(positions)}
-    manifest["files"] = {name: sha256_file(folder / name) for name in CHECKED_FILES}
+    manifest["files"] = file_hashes(folder)
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import NamedTuple
 
 from assistant.errors import CorpusError
+from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
 
 ASK_FACET = "ask"  # rows naming the kind of answer a query asks for (an amount): never compared as concepts
@@ -19,10 +19,9 @@ class Concept(NamedTuple):
 
 class DecisiveWords:
     def __init__(self, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
-        compiled = [(Concept(facet, name), re.compile("|".join(_pattern(p) for p in phrases)))
-                    for facet, name, phrases in rows]
-        self._patterns = [(concept, pattern) for concept, pattern in compiled if concept.facet != ASK_FACET]
-        self._asks = [(concept.name, pattern) for concept, pattern in compiled if concept.facet == ASK_FACET]
+        self._matcher = PhraseMatcher([(Concept(facet, name), phrases) for facet, name, phrases in rows
+                                       if facet != ASK_FACET])
+        self._asks = PhraseMatcher([(name, phrases) for facet, name, phrases in rows if facet == ASK_FACET])
 
     @classmethod
     def load(cls, path: Path) -> "DecisiveWords":
@@ -40,18 +39,11 @@ class DecisiveWords:
         return cls(rows)
 
     def concepts(self, text: str) -> frozenset[Concept]:
-        folded = normalize(text)
-        return frozenset(concept for concept, pattern in self._patterns if pattern.search(folded))
+        return frozenset(self._matcher.matching(normalize(text)))
 
     def asks(self, text: str) -> frozenset[str]:
         """The kinds of answer the text asks for ("amount" for 多少钱, 几天, how long, limit…)."""
-        folded = normalize(text)
-        return frozenset(kind for kind, pattern in self._asks if pattern.search(folded))
-
-
-def _pattern(phrase: str) -> str:
-    folded = re.escape(normalize(phrase))
-    return rf"(?<![a-z0-9]){folded}(?![a-z0-9])" if phrase.isascii() else folded
+        return frozenset(self._asks.matching(normalize(text)))
 
 
 def compare(query: frozenset[Concept], question: frozenset[Concept], answer: frozenset[Concept]) -> tuple[int, int, int, list[str]]:

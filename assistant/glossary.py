@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import CorpusError
+from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
 
 
@@ -23,10 +23,7 @@ class GlossaryRow:
 class Glossary:
     def __init__(self, rows: list[GlossaryRow]) -> None:
         self.rows = rows
-        self._patterns = [
-            (row, re.compile("|".join(_phrase_pattern(term) for term in row.terms)))
-            for row in rows
-        ]
+        self._matcher = PhraseMatcher([(row, row.terms) for row in rows])
 
     @classmethod
     def load(cls, path: Path) -> "Glossary":
@@ -52,14 +49,6 @@ class Glossary:
         """Terms of every row the query mentions (in either language), not already in the query."""
         folded = normalize(query)
         added: list[str] = []
-        for row, pattern in self._patterns:
-            if pattern.search(folded):
-                added.extend(t for t in row.terms if normalize(t) not in folded and t not in added)
+        for row in self._matcher.matching(folded):
+            added.extend(t for t in row.terms if normalize(t) not in folded and t not in added)
         return added
-
-
-def _phrase_pattern(term: str) -> str:
-    folded = re.escape(normalize(term))
-    if term.isascii():
-        return rf"(?<![a-z0-9]){folded}(?![a-z0-9])"
-    return folded

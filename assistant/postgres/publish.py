@@ -14,7 +14,6 @@ import socket
 import struct
 from pathlib import Path
 
-import faiss
 import numpy as np
 import psycopg
 from psycopg import sql
@@ -24,8 +23,9 @@ from psycopg.pq import Format
 from assistant.entry import FaqEntry
 from assistant.index import bm25_text
 from assistant.postgres.connection import check_reachable, describe, ensure_pgvector
-from assistant.stores.embedded import BM25_TOKENS_FILE
+from assistant.stores.embedded import BM25_TOKENS_FILE, VECTORS_FILE
 from assistant.stores.embedded_build import ivf_cells
+from assistant.stores.vector_file import VectorFile
 from assistant.postgres.schema import BUILD_LOCK, KEEP_BUILDS, create_shared, ident, schema_name
 from assistant.tokenize import Tokenizer
 
@@ -172,19 +172,19 @@ def _read_entries(build: Path) -> list[dict]:
 
 def _copy_vectors(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray) -> None:
     """Binary COPY, built by numpy a block at a time (text formatting of 200k × 384 floats takes minutes)."""
-    index = faiss.read_index(str(build / "vectors.faiss"))
+    vectors = VectorFile(build / VECTORS_FILE)
     rows = np.load(build / "vector_rows.npy").astype(np.int64)
     layout = np.dtype([("fields", ">i2"), ("l0", ">i4"), ("position", ">i4"), ("l1", ">i4"), ("row", ">i4"),
                        ("l2", ">i4"), ("vendor", ">i2"), ("l3", ">i4"), ("doc", ">i2"),
-                       ("l4", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (index.d,))])
+                       ("l4", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (vectors.d,))])
     with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (position, row, vendor, doc, embedding) FROM STDIN "
                                                 "(FORMAT BINARY)").format(names["vectors"])) as copy:
         copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, header extension length
-        for start in range(0, index.ntotal, 8192):
-            block = index.reconstruct_n(start, min(8192, index.ntotal - start))
+        for start in range(0, vectors.ntotal, 8192):
+            block = vectors.reconstruct_n(start, min(8192, vectors.ntotal - start))
             records = np.zeros(len(block), dtype=layout)
             records["fields"], records["l0"], records["l1"], records["l2"], records["l3"] = 5, 4, 4, 2, 2
-            records["l4"], records["dim"] = 4 + 4 * index.d, index.d
+            records["l4"], records["dim"] = 4 + 4 * vectors.d, vectors.d
             records["position"] = np.arange(start, start + len(block))
             block_rows = rows[start : start + len(block)]
             records["row"], records["vendor"], records["doc"] = block_rows, vendor[block_rows], doc[block_rows]

@@ -167,8 +167,9 @@ class RerankSource(Protocol):
     path: object
     entries: Sequence[FaqEntry]
     tokenizer: Tokenizer
-    vectors: object  # faiss-like: ntotal, reconstruct_n(0, n)
+    vectors: object  # faiss-like: ntotal, d, reconstruct_n(start, n), reconstruct_batch(positions)
     vector_rows: np.ndarray  # entry row of each vector
+    store: "Store"  # each row's vendor (vendor_of, vendors)
 
 
 class LazyEntries(Sequence):

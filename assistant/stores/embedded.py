@@ -1,9 +1,10 @@
 """The embedded store: one build directory read in place.
 
 Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a sorted array); the row
-attributes (vendor, doc, group) are small integer arrays; FAISS holds the vectors (exact below
-`APPROXIMATE_ABOVE` entries, an inverted file above, as the build recorded), memory-mapped; bm25s is loaded memory-mapped.
-Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
+attributes (vendor, doc, group) are small integer arrays. The exact vectors stay on disk too (vectors.npy,
+rows read on demand): below `APPROXIMATE_ABOVE` entries they are loaded into an exact FAISS index; above,
+an inverted file of 8-bit codes proposes twice the vectors wanted and those are re-scored exactly from the
+file. bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 from assistant.entry import FaqEntry
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
 from assistant.stores.base import LazyEntries as BaseLazyEntries
+from assistant.stores.vector_file import VectorFile
 from assistant.tokenize import Tokenizer
 
 BM25_TOKENS_FILE = "bm25_tokens.jsonl"  # the token lists bm25s indexed, one entry a line
-IVF_FILE = "vectors.ivf.faiss"  # above the size threshold: an inverted file over vectors.faiss's vectors
+VECTORS_FILE = "vectors.npy"  # every vector, float32, row-major, in entry order
+IVF_FILE = "vectors.ivfsq.faiss"  # above the size threshold: an inverted file (8-bit codes) over those vectors
 ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_rows.npy")
 ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",
              "vector_rows.npy", "vector_start.npy", "sample_rows.npy", "identifiers.json", "identifier_rows.npy",
@@ -78,21 +81,23 @@ class EmbeddedStore:
         self._vector_start = load("vector_start.npy")
         self._sample_rows = np.load(path / "sample_rows.npy", allow_pickle=False)
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
-        # vectors.faiss holds every vector by position (exact); above the size threshold the search goes through
-        # the inverted file vectors.ivf.faiss over the same vectors.
-        self.vectors = faiss.read_index(str(path / "vectors.faiss"), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-        self._nprobe = int(manifest.get("dense_index", {}).get("nprobe", 0))
-        self._searched = (faiss.read_index(str(path / IVF_FILE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-                          if self._nprobe else self.vectors)
+        self.vectors = VectorFile(path / VECTORS_FILE)
+        dense_index = manifest.get("dense_index", {})
+        self._nprobe = int(dense_index.get("nprobe", 0))
+        self._rescored = int(dense_index.get("rescored", 1))
+        if self._nprobe:
+            self._searched = faiss.read_index(str(path / IVF_FILE))
+        else:
+            self._searched = faiss.IndexFlatIP(self.vectors.d)
+            self._searched.add(self.vectors.reconstruct_n(0, self.vectors.ntotal))
         self.bm25_model = bm25s.BM25.load(str(path / "bm25"), mmap=True, show_progress=False)
         keys = json.loads((path / "identifiers.json").read_text(encoding="utf-8"))
         self._identifiers = {key: i for i, key in enumerate(keys)}
         self._id_postings = load("identifier_rows.npy"), load("identifier_weights.npy"), load("identifier_start.npy")
-        # FAISS's own kernel scores given vectors (the same float sums as its search, so scores never drift).
-        self._flat = self.vectors
-        sample_positions = [np.arange(self._vector_start[r], self._vector_start[r + 1]) for r in self._sample_rows]
-        self._sample_positions = np.concatenate(sample_positions) if sample_positions else np.zeros(0, dtype=np.int64)
-        self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), [len(p) for p in sample_positions])
+        # the fixed sample the dense statistics are taken over: its vectors are read once
+        starts, ends = self._vector_start[self._sample_rows], self._vector_start[self._sample_rows + 1]
+        self._sample_owner = np.repeat(np.arange(len(self._sample_rows)), ends - starts)
+        self._sample_vectors = self.vectors.reconstruct_batch(_ranges(starts, ends))
         self._file = open(path / "entries.jsonl", "rb")
         self.view = BuildView(self)
         self._masks = lru_cache(maxsize=32)(self._filter_masks)
@@ -179,12 +184,14 @@ class EmbeddedStore:
         elif self._nprobe:
             params = self._search_params(None, wanted)
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, positions = self._searched.search(query, wanted, params=params)
-        found = positions[0] >= 0
-        rows = np.asarray(self.vector_rows)[positions[0][found]].astype(np.int64)
-        rows, first = np.unique(rows, return_index=True)  # results are best first: the first is each entry's best
-        best = np.maximum(scores[0][found][first], 0.0).astype(np.float32)
-        return _top(rows, best, k, positive=False)
+        _, positions = self._searched.search(query, wanted * self._rescored, params=params)
+        positions = positions[0][positions[0] >= 0]
+        scores = self._inner_products(vector, positions)  # exact, and the very sums `dense_scores` makes
+        rows = np.asarray(self.vector_rows)[positions].astype(np.int64)
+        rows, owner = np.unique(rows, return_inverse=True)
+        best = np.full(len(rows), -np.inf, dtype=np.float32)
+        np.maximum.at(best, owner.reshape(-1), scores)  # each entry's best vector
+        return _top(rows, np.maximum(best, 0.0), k, positive=False)
 
     def _search_params(self, selector, wanted: int):
         if self._nprobe:
@@ -244,7 +251,7 @@ class EmbeddedStore:
         if not len(rows):
             return np.zeros(0, dtype=np.float32)
         starts, ends = self._vector_start[rows], self._vector_start[rows + 1]
-        positions = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        positions = _ranges(starts, ends)
         owners = np.repeat(np.arange(len(rows)), ends - starts)
         best = np.full(len(rows), -np.inf, dtype=np.float32)
         np.maximum.at(best, owners, self._inner_products(vector, positions))
@@ -265,8 +272,8 @@ class EmbeddedStore:
 
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)
-        if len(self._sample_positions):
-            np.maximum.at(best, self._sample_owner, self._inner_products(vector, self._sample_positions))
+        if len(self._sample_vectors):
+            np.maximum.at(best, self._sample_owner, _inner_products(vector, self._sample_vectors))
         values = best[self.allows(self._sample_rows, filter)]
         if not len(values):
             return DenseSample(0.0, 0.0, 0.0)
@@ -278,26 +285,44 @@ class EmbeddedStore:
         return float((self.offtopic_vectors @ np.asarray(vector, dtype=np.float32)).max())
 
     def _inner_products(self, vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        labels = np.ascontiguousarray(positions, dtype=np.int64).reshape(1, -1)
-        out = np.empty(labels.shape, dtype=np.float32)
-        self._flat.compute_distance_subset(1, faiss.swig_ptr(query), labels.shape[1], faiss.swig_ptr(out),
-                                           faiss.swig_ptr(labels))
-        return out[0]
+        """The query's inner product with the vectors at `positions`, read from the vector file."""
+        return _inner_products(vector, self.vectors.reconstruct_batch(positions))
 
     def close(self) -> None:
         self._file.close()
+        self.vectors.close()
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Every position of the ranges [start, end), one range after the other."""
+    counts = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
+    before = np.cumsum(counts) - counts  # output positions taken by the earlier ranges
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(int(counts.sum()))
+
+
+def _inner_products(vector: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """FAISS's own kernel, one vector at a time: the same float sums as its exact search, whatever the batch,
+    so a vector's score never depends on which others were scored with it."""
+    query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    out = np.empty(len(vectors), dtype=np.float32)
+    if len(vectors):
+        faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors),
+                                     len(query), len(vectors))
+    return out
 
 
 def _top(rows: np.ndarray, scores: np.ndarray, k: int, positive: bool) -> Candidates:
-    """The k best (rows, scores), best first, ties by row; `positive`: only scores above 0."""
+    """The k best (rows, scores), best first; equal scores by lowest row, at the cut too. `positive`: only
+    scores above 0."""
     if positive:
         keep = scores > 0
         rows, scores = rows[keep], scores[keep]
     if len(scores) > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        rows, scores = rows[part], scores[part]
-    order = np.lexsort((rows, -scores))
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th best score
+        keep = scores >= kth  # every entry tied with it, so the lowest rows among them are kept
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))[:k]
     return Candidates(rows[order].astype(np.int64), scores[order].astype(np.float32))
 
 

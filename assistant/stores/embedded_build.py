@@ -1,6 +1,7 @@
 """Writing an embedded store's files into a build directory (the reading side is assistant/stores/embedded.py).
 
-The dense index is exact (IndexFlatIP) up to APPROXIMATE_ABOVE entries and an inverted file (IVF) above.
+The dense index is exact (IndexFlatIP over vectors.npy) up to APPROXIMATE_ABOVE entries and an inverted file
+(IVF) above.
 Measured on this kind of machine (one thread, two 384-d vectors an entry, 208 neighbours asked): exact search
 takes a median 1.6 ms at 5k entries, 7 ms at 10k, 19 ms at 20k and 32 ms at 50k, while a query embedding costs
 about 10–20 ms; above 10k entries exact search alone would eat the search's budget (≤ 2× the embedding).
@@ -8,6 +9,9 @@ IVF rather than HNSW: FAQ corpora hold many near-duplicate entries (the same que
 products and vendors); HNSW's graph loses among such near-ties (recall@10 0.55 at 100k replicated entries
 with efSearch 128, 0.95 only at efSearch 1024 and 17 ms), while near-duplicates share an IVF cell and are
 then compared exactly (recall@10 ≥ 0.998 at 60k with 8 of 979 cells probed, 0.13 ms).
+The inverted file holds 8-bit scalar-quantized codes (a quarter of the float32 vectors' memory); it proposes
+twice the vectors a search wants, which the store re-scores exactly from the vector file (vectors.npy), so
+the order it returns is the exact one among what the cells held.
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ import faiss
 import numpy as np
 
 from assistant.entry import FaqEntry
-from assistant.stores.embedded import BM25_TOKENS_FILE, IVF_FILE
+from assistant.stores.embedded import BM25_TOKENS_FILE, IVF_FILE, VECTORS_FILE
+from assistant.stores.vector_file import write_vector_file
 from assistant.tokenize import corpus_identifiers, normalize
 
 APPROXIMATE_ABOVE = 10_000  # entries
 CELLS_PER_SQRT = 4  # IVF cells: 4 × √(entries)
 TRAINING_PER_CELL = 64  # k-means sample: vectors per cell
-NPROBE = 32  # cells searched per query
+TRAINING_MAX = 131_072  # k-means sample: at most this many vectors (1M entries: 4,000 cells × 33)
+NPROBE_MIN, CELLS_PER_PROBE = 32, 40  # cells searched per query: max(32, cells / 40)
 SAMPLE_SIZE = 4096  # entries the dense statistics (spread, z-score) are taken over
 QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
+RESCORED = 2  # the inverted file proposes this many times the vectors wanted; the vector file re-scores them
 
 
 def write_store_files(folder: Path, entries: list[FaqEntry], vectors: np.ndarray, vector_rows: np.ndarray,
@@ -56,36 +63,40 @@ def write_bm25(folder: Path, corpus_tokens: list[list[str]]) -> int:
 
 
 def write_dense_index(folder: Path, vectors: np.ndarray | Iterable[np.ndarray], entries: int,
-                      approximate_above: int = APPROXIMATE_ABOVE, dim: int | None = None) -> dict:
-    """vectors.faiss, exact or IVF by the number of entries; `vectors` may come in blocks (a large synthetic
-    corpus is never held twice). Returns what the manifest records."""
+                      approximate_above: int = APPROXIMATE_ABOVE, shape: tuple[int, int] | None = None) -> dict:
+    """The exact vectors (vectors.npy) and, above the size threshold, the inverted file over them; `vectors`
+    may come in blocks of a matrix of `shape` (a large synthetic corpus is never held twice). Returns what
+    the manifest records."""
     blocks = [vectors] if isinstance(vectors, np.ndarray) else vectors
-    dim = dim or vectors.shape[1]
-    index = faiss.IndexFlatIP(dim)
+    count, dim = vectors.shape if isinstance(vectors, np.ndarray) else shape
     if entries <= approximate_above:
-        info = {"kind": "flat", "approximate_above": approximate_above}
-        for block in blocks:
-            index.add(np.ascontiguousarray(block, dtype=np.float32))
-    else:
-        cells = ivf_cells(entries)
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
-        pending, held = [], 0  # the first blocks, until they hold the k-means sample
+        write_vector_file(folder / VECTORS_FILE, blocks, count, dim)
+        return {"kind": "flat", "approximate_above": approximate_above}
+    cells = ivf_cells(entries)
+    ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, cells, faiss.ScalarQuantizer.QT_8bit,
+                                        faiss.METRIC_INNER_PRODUCT)
+    training = min(cells * TRAINING_PER_CELL, TRAINING_MAX)
+    pending: list[np.ndarray] = []  # the first blocks, until they hold the training sample
+
+    def indexed(blocks: Iterable[np.ndarray]):
+        held = 0
         for block in blocks:
             block = np.ascontiguousarray(block, dtype=np.float32)
-            index.add(block)
+            yield block
             if ivf.is_trained:
                 ivf.add(block)
                 continue
             pending.append(block)
             held += len(block)
-            if held >= cells * TRAINING_PER_CELL:
-                _train_and_add(ivf, pending, cells * TRAINING_PER_CELL)
-        if not ivf.is_trained:
-            _train_and_add(ivf, pending, cells * TRAINING_PER_CELL)
-        faiss.write_index(ivf, str(folder / IVF_FILE))
-        info = {"kind": "ivf", "approximate_above": approximate_above, "cells": cells, "nprobe": min(NPROBE, cells)}
-    faiss.write_index(index, str(folder / "vectors.faiss"))
-    return info
+            if held >= training:
+                _train_and_add(ivf, pending, training)
+
+    write_vector_file(folder / VECTORS_FILE, indexed(blocks), count, dim)
+    if not ivf.is_trained:
+        _train_and_add(ivf, pending, training)
+    faiss.write_index(ivf, str(folder / IVF_FILE))
+    return {"kind": "ivf-sq8", "approximate_above": approximate_above, "cells": cells, "nprobe": ivf_nprobe(cells),
+            "training": min(training, count), "rescored": RESCORED}
 
 
 def ivf_cells(entries: int) -> int:
@@ -93,8 +104,13 @@ def ivf_cells(entries: int) -> int:
     return max(1, min(int(CELLS_PER_SQRT * np.sqrt(entries)), entries // 39))
 
 
+def ivf_nprobe(cells: int) -> int:
+    """Cells searched per query: 32, or a fortieth of the cells when there are more than 1,280."""
+    return min(cells, max(NPROBE_MIN, cells // CELLS_PER_PROBE))
+
+
 def _train_and_add(index, blocks: list[np.ndarray], sample_size: int, seed: int = 0) -> None:
-    """Train the IVF's cells on a random sample of the blocks held so far, then add them."""
+    """Train the IVF's cells and quantizer on a random sample of the blocks held so far, then add them."""
     held = np.concatenate(blocks)
     rng = np.random.default_rng(seed)
     sample = held if len(held) <= sample_size else held[np.sort(rng.choice(len(held), sample_size, replace=False))]

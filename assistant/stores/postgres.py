@@ -27,12 +27,13 @@ from assistant.postgres.connection import (
 )
 from assistant.postgres.publish import QueryVector
 from assistant.postgres.schema import ident, published
-from assistant.stores.embedded_build import NPROBE
+from assistant.stores.embedded_build import ivf_nprobe
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, LazyEntries, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
 
 ENTRY_CACHE = 4096
 BM25_FIRST_DEPTH = 512  # postings per term in the first round (the threshold algorithm goes deeper when needed)
+TERM_ORDER_SUM = "sum((p.impact * q.weight)::real ORDER BY q.ord)"  # see PostgresStore._bm25_terms
 
 
 def open_postgres_store(url: str, settings=None) -> "PostgresStore":
@@ -68,7 +69,6 @@ def published_manifest(url: str) -> dict:
 
 
 def _configure(conn: psycopg.Connection) -> None:
-    conn.execute(f"SET ivfflat.probes = {NPROBE}")  # as the embedded store
     conn.execute("SET ivfflat.iterative_scan = relaxed_order")  # pgvector ≥ 0.8: filtered searches still fill k
 
 
@@ -89,7 +89,11 @@ class PostgresStore:
             self.vector_rows = np.array(conn.execute(sql.SQL("SELECT row FROM {} ORDER BY position")
                                                      .format(self._t["vectors"])).fetchall(), dtype=np.int64).reshape(-1)
         self.manifest = meta["manifest"]
-        self._approximate = self.manifest.get("dense_index", {}).get("kind", "flat") != "flat"
+        dense_index = self.manifest.get("dense_index", {})
+        self._approximate = dense_index.get("kind", "flat") != "flat"
+        # Cells probed as the embedded store probes them (builds that did not record it: by the same rule).
+        self._probes = sql.SQL("SET ivfflat.probes = {}").format(sql.Literal(
+            int(dense_index.get("nprobe") or ivf_nprobe(int(dense_index.get("cells") or 1)))))
         self._bm25 = meta["bm25"]
         codes = np.array(codes, dtype=np.int64).reshape(-1, 3)
         self._vendor, self._doc = codes[:, 0].astype(np.int16), codes[:, 1].astype(np.int16)
@@ -231,7 +235,8 @@ class PostgresStore:
         # As the embedded store: exact below the size its build chose an inverted file at (`+ 0` keeps the
         # planner off the index), the IVF index above (its scan may return rows slightly out of order: re-sorted).
         order = sql.SQL("embedding <#> %s::vector" if self._approximate else "(embedding <#> %s::vector) + 0")
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.pipeline():  # the setting and the search: one round trip
+            conn.execute(self._probes)
             found = conn.execute(
                 sql.SQL("SELECT row, -(embedding <#> %s::vector) FROM {} WHERE {} ORDER BY {} LIMIT %s")
                 .format(self._t["vectors"], where, order),
@@ -245,7 +250,9 @@ class PostgresStore:
         return _top(rows, np.maximum(scores[first], 0.0), k, positive=False)
 
     def _bm25_terms(self, query: WeightedTokens) -> tuple[list[int], list[float]]:
-        """Each known term once, weighted by how often the weighted token lists hold it."""
+        """Each known term once, in the order the query first holds it, weighted by how often the weighted
+        token lists hold it. Scores sum the terms' impacts in this order, in float4 as the embedded store
+        sums them (a sum in whatever order the join delivers could differ in the last bit from run to run)."""
         weights: dict[int, float] = {}
         for tokens, weight in query:
             if not weight:
@@ -268,10 +275,11 @@ class PostgresStore:
         with self._pool.connection() as conn:
             while True:
                 found = conn.execute(
-                    sql.SQL("WITH q AS (SELECT * FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight)), "
+                    sql.SQL("WITH q AS (SELECT * FROM unnest(%s::int[], %s::float8[]) WITH ORDINALITY "
+                            "  AS q(term_no, weight, ord)), "
                             "seen AS (SELECT DISTINCT t.row FROM q CROSS JOIN LATERAL (SELECT p.row FROM {p} p "
                             "  WHERE p.term_no = q.term_no AND {where} ORDER BY p.impact DESC, p.row LIMIT %s) t) "
-                            "SELECT p.row, sum(p.impact * q.weight) AS score FROM seen JOIN {p} p ON p.row = seen.row "
+                            "SELECT p.row, " + TERM_ORDER_SUM + " AS score FROM seen JOIN {p} p ON p.row = seen.row "
                             "JOIN q ON q.term_no = p.term_no GROUP BY p.row ORDER BY score DESC, p.row LIMIT %s")
                     .format(p=self._t["postings"], where=where),
                     [terms, weights, *params, depth, k]).fetchall()
@@ -293,8 +301,8 @@ class PostgresStore:
             return scores
         with self._pool.connection() as conn:  # one index probe per (row, term)
             found = conn.execute(
-                sql.SQL("SELECT r.row, sum(p.impact * q.weight) FROM unnest(%s::int[]) AS r(row) "
-                        "CROSS JOIN unnest(%s::int[], %s::float8[]) AS q(term_no, weight) "
+                sql.SQL("SELECT r.row, " + TERM_ORDER_SUM + " FROM unnest(%s::int[]) AS r(row) "
+                        "CROSS JOIN unnest(%s::int[], %s::float8[]) WITH ORDINALITY AS q(term_no, weight, ord) "
                         "JOIN {} p ON p.row = r.row AND p.term_no = q.term_no GROUP BY r.row").format(self._t["postings"]),
                 [rows.tolist(), terms, weights]).fetchall()
         position = {int(r): i for i, r in enumerate(rows.tolist())}
@@ -377,7 +385,8 @@ def _top(rows: np.ndarray, scores: np.ndarray, k: int, positive: bool) -> Candid
 
 
 class StoredVectors:
-    """The build's vectors as the reranker reads them (faiss-like: ntotal, d, reconstruct_n), from the database."""
+    """The build's vectors as the reranker reads them (faiss-like: ntotal, d, reconstruct_n, reconstruct_batch),
+    from the database."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store

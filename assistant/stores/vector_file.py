@@ -1,0 +1,89 @@
+"""The build's exact vectors on disk: a float32 .npy file (one row per vector, in entry order) read with
+os.pread of just the rows a search needs, so a large store never holds or maps its vectors whole.
+
+`VectorFile` answers the faiss-like calls the rest of the code makes on a build's vectors (`ntotal`, `d`,
+`reconstruct_n`, `reconstruct_batch`), as the PostgreSQL store's `StoredVectors` does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+DTYPE = np.dtype("<f4")
+
+
+class VectorFileError(ValueError):
+    """The vector file is not a float32 matrix in row-major order, or holds other rows than announced."""
+
+
+def write_vector_file(path: Path, blocks: Iterable[np.ndarray], count: int, dim: int) -> None:
+    """Write `count` vectors of `dim` floats, given block by block (never held whole)."""
+    written = 0
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": DTYPE.str, "fortran_order": False, "shape": (count, dim)})
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=DTYPE)
+            if block.ndim != 2 or block.shape[1] != dim:
+                raise VectorFileError(f"a block of shape {block.shape} in a file of {dim}-dimensional vectors")
+            out.write(block.tobytes())
+            written += len(block)
+    if written != count:
+        raise VectorFileError(f"{path}: {written} vectors written, {count} announced")
+
+
+class VectorFile:
+    """Rows of a vector file, read on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = -1
+        with open(path, "rb") as handle:
+            np.lib.format.read_magic(handle)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            self._offset = handle.tell()
+        if fortran or dtype != DTYPE or len(shape) != 2:
+            raise VectorFileError(f"{path} is not a row-major float32 matrix ({dtype}, shape {shape})")
+        self.ntotal, self.d = int(shape[0]), int(shape[1])
+        self._row_bytes = self.d * DTYPE.itemsize
+        if os.path.getsize(path) != self._offset + self.ntotal * self._row_bytes:
+            raise VectorFileError(f"{path} is truncated or too long for {self.ntotal} vectors")
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def reconstruct_n(self, start: int, count: int) -> np.ndarray:
+        """`count` consecutive vectors from position `start`, in one read."""
+        start, count = int(start), max(0, min(int(count), self.ntotal - int(start)))
+        return self._read_run(start, count).copy()
+
+    def reconstruct_batch(self, positions) -> np.ndarray:
+        """The vectors at `positions`, in that order; each run of consecutive positions is one read."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        out = np.empty((len(positions), self.d), dtype=np.float32)
+        if not len(positions):
+            return out
+        if positions.min() < 0 or positions.max() >= self.ntotal:
+            raise IndexError(f"vector positions outside 0..{self.ntotal - 1}")
+        wanted, where = np.unique(positions, return_inverse=True)
+        breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
+        unique_vectors = np.empty((len(wanted), self.d), dtype=np.float32)
+        for run_start, run_end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(wanted)]])):
+            unique_vectors[run_start:run_end] = self._read_run(int(wanted[run_start]), int(run_end - run_start))
+        out[:] = unique_vectors[where.reshape(-1)]
+        return out
+
+    def _read_run(self, start: int, count: int) -> np.ndarray:
+        size = count * self._row_bytes
+        raw = os.pread(self._fd, size, self._offset + start * self._row_bytes)
+        if len(raw) != size:
+            raise VectorFileError(f"short read: {len(raw)} of {size} bytes at vector {start}")
+        return np.frombuffer(raw, dtype=DTYPE).reshape(count, self.d)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
