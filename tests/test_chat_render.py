@@ -9,6 +9,7 @@ from assistant.web.conversation import filter_conflict, follow_up_core, read_mes
 from assistant.web.labels import edition_name, vendor_name
 from assistant.web.answer_text import answer_html, plain_answer
 from assistant.web.edition_view import edition_relation
+from assistant.web.render import Turn, reply_text, turn_html
 
 
 def test_the_plain_answer_keeps_lines_and_drops_markup():
@@ -110,3 +111,15 @@ def test_a_vote_arriving_after_a_newer_one_does_not_overwrite_it(built, tmp_path
     with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
         rows = db.execute("SELECT vote, comment FROM feedback WHERE answer_id = ?", (answer_id,)).fetchall()
     assert rows == [(-1, "答案是旧版本的")]
+
+
+def test_a_partial_match_is_said_above_the_quote_and_in_the_plain_reply(searcher):
+    result = searcher.search("签名申请被驳回怎么办")
+    partial = dataclasses.replace(result, partial="FAQ 只涉及“签名申请被驳回怎么办？”，没有涉及：<退款>。")
+    entries = {e.id: e for e in searcher.index.entries}
+    page = turn_html(partial, entries, Turn("签名申请被驳回怎么办", "a1"))
+    note = page.index('class="faq-warning faq-partial"')
+    assert note < page.index('class="faq-quote-question"') and "没有涉及：&lt;退款&gt;" in page
+    assert "<退款>" not in page and "faq-partial" not in turn_html(result, entries, Turn("签名申请被驳回怎么办", "a2"))
+    reply = reply_text(partial, "签名申请被驳回怎么办")
+    assert reply.index("⚠ FAQ 只涉及") < reply.index(result.hits[0].entry.question)

@@ -91,12 +91,15 @@ def _vote_button(value: str, label: str, arrow: str) -> str:
             f'<span aria-hidden="true">{arrow}</span> {label}</button>')
 
 
-def quote_html(hit: Hit, turn: Turn, lang: str, newest: FaqEntry | None = None) -> str:
-    """The quote as its own message: warnings, question, the whole answer, copy and vote buttons, the source."""
+def quote_html(hit: Hit, turn: Turn, lang: str, newest: FaqEntry | None = None, partial: str | None = None) -> str:
+    """The quote as its own message: warnings (a partial match says what the entry does not cover), question,
+    the whole answer, copy and vote buttons, the source."""
     entry, labels = hit.entry, LABELS[lang]
     plain, cited = _copy_data(entry, lang)
     answer = answer_html(entry.answer) if entry.answer.strip() else html.escape(labels["no_answer"])
     warning = f'<div class="faq-warning" role="alert">⚠ {html.escape(turn.warning)}</div>' if turn.warning else ""
+    if partial:
+        warning += f'<div class="faq-warning faq-partial" role="note">⚠ {html.escape(partial)}</div>'
     badge, older = _edition_notes(entry, newest, lang)
     return (
         f'<article class="faq-quote" lang="{lang}" data-entry="{html.escape(entry.id)}">{warning}{older}'
@@ -219,7 +222,7 @@ def turn_html(result: SearchResult, entries: dict[str, FaqEntry], turn: Turn) ->
             parts.append(f'<div class="faq-notice">{html.escape(turn.widen)} '
                          f'<button type="button" class="faq-widen">{labels["widen"]}</button></div>')
         newest = newest_dated(best.entry, entries)
-        parts.append(quote_html(best, turn, lang, newest))
+        parts.append(quote_html(best, turn, lang, newest, result.partial))
         parts.append(editions_html(best, entries, turn, lang, newest))
         parts.append(related_html(result.hits[1:], turn, lang, "related"))
     else:
@@ -247,6 +250,8 @@ def reply_text(result: SearchResult, question: str) -> str:
     answered = bool(result.hits) and not result.abstained
     if answered:
         best = result.hits[0].entry
+        if result.partial:
+            lines.append(f"⚠ {result.partial}")
         lines += [best.question, "", _copy_data(best, lang)[1]]
     else:
         lines.append(labels["abstain"])
