@@ -86,7 +86,8 @@ class EmbeddedStore:
         self._nprobe = int(dense_index.get("nprobe", 0))
         self._rescored = int(dense_index.get("rescored", 1))
         if self._nprobe:
-            self._searched = faiss.read_index(str(path / IVF_FILE))
+            # the codes stay in the file's pages (mapped read-only), not copied into the process's heap
+            self._searched = faiss.read_index(str(path / IVF_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         else:
             self._searched = faiss.IndexFlatIP(self.vectors.d)
             self._searched.add(self.vectors.reconstruct_n(0, self.vectors.ntotal))
