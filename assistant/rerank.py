@@ -196,7 +196,7 @@ class RerankData:
         return units
 
     def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """Each row's cosine to its question, or to one of its English search keys when higher."""
+        """Each row's cosine to its question, or to one of its search keys when higher."""
         best = (self.question_vectors[rows] @ vector).astype(np.float64)
         return _best_per_row(best, rows, self.key_start, _cosines(self.key_vectors, vector))
 
