@@ -27,7 +27,7 @@ from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
-from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
+from assistant.tokenize import Tokenizer, corpus_identifiers, excluded_identifiers, normalize
 
 MODEL_VERSION = 5
 DEPTH = 30  # candidates the reranker sees
@@ -425,7 +425,7 @@ class Reranker:
         if missing:
             return missing
         row = rows[0]
-        seen = d.question_tokens[row] | d.answer_tokens[row]
+        seen = d.question_tokens[row] | d.answer_tokens[row] | excluded_identifiers(query.ask)
         words = [(w, t) for t, w, alt in d.query_units(query.ask) if not alt & seen and len(t) > 1]
         return [t for _, t in sorted(words, reverse=True)[:2]]
 

@@ -33,13 +33,13 @@ CHINESE_STOPWORDS = frozenset(
     "的 了 吗 呢 吧 啊 呀 么 嘛 是 在 有 和 与 及 或 我 我们 你 你们 您 他 她 它 这 那 这个 那个 就 都 也 还 "
     "会 能 要 想 请问 请 一下 怎么 怎样 怎么样 如何 什么 为什么 为何 哪些 哪个 哪里 多少 是否 可以 能否 "
     "可不可以 能不能 是不是 有没有 需要 应该 该 呢 个 把 被 给 让 对 从 到 时 后 中 上 下 又 再 很 太 "
-    "吗? 啥 咋 咋办 怎么办 怎么回事 一直 还是 但是 但 如果 因为 所以 已经 其他 进行 使用 用".split()
+    "吗? 啥 咋 咋办 怎么办 怎么回事 一直 还是 但是 但 如果 因为 所以 已经 其他 进行 使用 用 除了 除去".split()
 )
 ENGLISH_STOPWORDS = frozenset(
     "a an the is are was were be been being do does did to of in on at for with by from as and or "
     "not no it its this that these those i we you he she they my our your me us how what why when "
     "where which who can could should would will shall may might must have has had there here any "
-    "some so if then than but about into out up down get got please help".split()
+    "some so if then than but about into out up down get got please help except besides".split()
 )
 STOPWORDS = CHINESE_STOPWORDS | ENGLISH_STOPWORDS
 
@@ -60,10 +60,28 @@ def corpus_identifiers(texts: Iterable[str]) -> set[str]:
     return found
 
 
+QUERY_API_NAME_RE = re.compile(r"[a-z]+(?:\.[a-z][a-z0-9]+)+")
+# "除了1004、1014这几个，其他…", "other than 1004 and 1014": identifiers the query sets aside.
+EXCLUDED_RUN_RE = re.compile(
+    r"(?:除了|除去|除|不是|不算|except(?: for)?|besides|other than|apart from|aside from|not)\s*"
+    r"((?:[a-z]+(?:\.[a-z][a-z0-9]+)+|\d{4,5})(?:\s*(?:[,、/和及与跟]|and|or)?\s*"
+    r"(?:[a-z]+(?:\.[a-z][a-z0-9]+)+|\d{4,5}))*)"
+)
+
+
+def _identifiers_in(folded: str) -> set[str]:
+    return set(QUERY_API_NAME_RE.findall(folded)) | set(ERROR_CODE_RE.findall(folded))
+
+
+def excluded_identifiers(text: str) -> set[str]:
+    """The identifiers a query sets aside ("除了1004", "other than 1014"), folded."""
+    return {name for run in EXCLUDED_RUN_RE.findall(normalize(text)) for name in _identifiers_in(run)}
+
+
 def query_identifiers(text: str) -> set[str]:
-    """Identifier-shaped tokens of a query, in any case ("failedoperation.signature…" too)."""
-    folded = normalize(text)
-    return set(re.findall(r"[a-z]+(?:\.[a-z][a-z0-9]+)+", folded)) | set(ERROR_CODE_RE.findall(folded))
+    """Identifier-shaped tokens of a query, in any case ("failedoperation.signature…" too), less those
+    the query sets aside."""
+    return _identifiers_in(normalize(text)) - excluded_identifiers(text)
 
 
 def collect_terms(texts: Iterable[str], extra_terms: Iterable[str]) -> list[str]:
