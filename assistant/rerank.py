@@ -150,9 +150,33 @@ class Memory:
         self.by_answer = {group: np.array(found, dtype=np.int64) for group, found in by_answer.items()}
         self.by_near = {group: np.array(found, dtype=np.int64) for group, found in by_near.items()}
         self.unanswered = np.array([not a for a in self.answers], dtype=bool)
+        self._answer_table, self._near_table = _GroupTable(self.by_answer), _GroupTable(self.by_near)
+
+    def answers_recalled(self, recalled: np.ndarray) -> dict[str, float]:
+        """Each group's highest similarity (`recalled`: the query's to each memory query) among the memory
+        queries it answers."""
+        return self._answer_table.best(recalled)
+
+    def near_recalled(self, recalled: np.ndarray) -> dict[str, float]:
+        """Each group's highest similarity among the memory queries it only comes near."""
+        return self._near_table.best(recalled)
 
     def to_json(self) -> dict:
         return {"answers": self.answers, "near": self.near}
+
+
+class _GroupTable:
+    """Memory queries by group, laid out so that one pass gives every group's best similarity."""
+
+    def __init__(self, by_group: dict[str, np.ndarray]) -> None:
+        self.groups = list(by_group)
+        self.order = np.concatenate([by_group[g] for g in self.groups]) if self.groups else np.zeros(0, np.int64)
+        self.bounds = np.cumsum([0] + [len(by_group[g]) for g in self.groups[:-1]])
+
+    def best(self, recalled: np.ndarray) -> dict[str, float]:
+        if not len(recalled) or not self.groups:
+            return {}
+        return dict(zip(self.groups, np.maximum.reduceat(recalled[self.order], self.bounds).tolist()))
 
 
 @dataclass(frozen=True)
@@ -196,7 +220,8 @@ class RerankData:
         self._store = index.store
         self._vendors = list(index.store.vendors)
         n = len(index.entries)
-        mapped = lambda name: np.load(folder / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        # plain arrays over the mapped files (np.memmap's slices cost a Python call each)
+        mapped = lambda name: np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         self._row_offsets = mapped("row_offsets.npy")
         # Search keys (corpus/aliases.tsv) count as the entry's question.
         self.sentence_vectors, self.sentence_start = mapped("sentence_vectors.npy"), mapped("sentence_start.npy")
@@ -288,7 +313,10 @@ def bm25_names(field: str) -> dict[str, str]:
 
 
 def _load_bm25(folder, field: str) -> bm25s.BM25:
-    return bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **bm25_names(field))
+    model = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **bm25_names(field))
+    model.scores = {name: array.view(np.ndarray) if isinstance(array, np.memmap) else array
+                    for name, array in model.scores.items()}
+    return model
 
 
 def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.ndarray:
@@ -357,76 +385,72 @@ class Reranker:
         if exclude is not None and len(recalled):
             recalled[exclude] = 0.0  # as a query with no labelled neighbour sees at serving time
         unanswered = float(recalled[memory.unanswered].max(initial=0.0)) if len(recalled) else 0.0
+        answered_by, near_by = memory.answers_recalled(recalled), memory.near_recalled(recalled)
+        mem_answer = np.array([answered_by.get(c.group, 0.0) for c in candidates])
+        mem_near = np.array([near_by.get(c.group, 0.0) for c in candidates])
 
-        def recall(group: str, table: dict) -> float:
-            return float(recalled[table[group]].max()) if group in table and len(recalled) else 0.0
-
-        mem_answer = [recall(c.group, memory.by_answer) for c in candidates]
-        mem_top = max(mem_answer, default=0.0)
         units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
-        text_tokens = [t for t, _, _ in units]
-        vector = query.vector
         query_concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
-        top_fused = max(c.fused for c in candidates) or 1e-9
-        top_dense = max(c.dense for c in candidates)
+        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
         rows_all = sorted({r for c in candidates for r in c.rows})
         at = np.array(rows_all, dtype=np.int64)
+        # Per row of rows_all: dense and field scores, then the evidence of its words.
+        vector = query.vector
+        no_vector = np.zeros(len(rows_all))
+        dense_q = d.dense_question(at, vector) if vector is not None else no_vector
+        sentence = d.dense_sentence(at, vector) if vector is not None else no_vector
+        text_tokens = [t for t, _, _ in units]
         bm25_q = _field_scores(d.bm25_question, text_tokens, at)
         bm25_a = _field_scores(d.bm25_answer, text_tokens, at)
-        no_vector = [0.0] * len(rows_all)
-        dense_q = dict(zip(rows_all, d.dense_question(at, vector).tolist() if vector is not None else no_vector))
-        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
-        sentence = dict(zip(rows_all, d.dense_sentence(at, vector).tolist() if vector is not None else no_vector))
-        field_q = dict(zip(rows_all, (bm25_q / max(float(bm25_q.max()), 1e-9)).tolist()))
-        field_a = dict(zip(rows_all, (bm25_a / max(float(bm25_a.max()), 1e-9)).tolist()))
-        top_sentence = max(sentence.values())
-        per_row = {}
-        for r in rows_all:
+        field_q = bm25_q / max(float(bm25_q.max()), 1e-9)
+        field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
+        evidence, choice = [], []
+        ids_q, ids_any, has_ids, stated, entry_asks = (np.zeros(len(rows_all)) for _ in range(5))
+        for i, r in enumerate(rows_all):
             row = d.row(r)
             in_question, anywhere, rarest = _units_found(units, row.question_tokens, row.answer_tokens)
-            cover_q, cover_any, rarest = in_question / total, anywhere / total, rarest / d.unknown_idf
+            cover_q, cover_any = in_question / total, anywhere / total
             agree, conflict, missing, _ = compare(query_concepts, row.question_concepts, row.answer_concepts)
-            per_row[r] = (cover_q, cover_any, agree, conflict, missing,
-                          len(query.identifiers & row.question_ids), len(query.identifiers & row.entry_ids),
-                          rarest, len(query_numbers - row.numbers))
-        vendors = d.vendors_of([c.shown for c in candidates])
-        english, long = float(query.english), float(query.is_long)
-        out = np.zeros((len(candidates), len(CANDIDATE_FEATURES)))
-        for i, candidate in enumerate(candidates):
-            rows = candidate.rows
-            best = max(rows, key=lambda r: (per_row[r][0], per_row[r][2] - per_row[r][3] - per_row[r][4]))
-            cover_q, cover_any, agree, conflict, missing, ids_q, ids_any, rarest, numbers_missing = per_row[best]
-            ids_q = max(per_row[r][5] for r in rows)
-            ids_any = max(per_row[r][6] for r in rows)
-            vendor = vendors[i]
-            id_conflict = bool(query.identifiers) and ids_any == 0 and any(d.row(r).question_ids for r in rows)
-            best_sentence = max(sentence[r] for r in rows)
-            out[i] = (
-                candidate.fused / top_fused, 1.0 / (i + 1), candidate.dense, candidate.dense - top_dense,
-                max(dense_q[r] for r in rows), best_sentence, best_sentence - top_sentence,
-                max(field_q[r] for r in rows), max(field_a[r] for r in rows),
-                cover_q, cover_any - cover_q, 1.0 - cover_any,
-                agree, conflict, missing, rarest, numbers_missing,
-                float(vendor_named == vendor), float(vendor_named is not None and vendor_named != vendor),
-                float(ids_q > 0), float(candidate.exact > 0), float(id_conflict),
-                query.offtopic_margin, english, long,
-                mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
-            )
-        unknown = np.tile(self.unknown_features(query), (len(candidates), 1))
-        return np.hstack([out, self.ask_features(query, candidates), unknown])
+            evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
+                             rarest / d.unknown_idf, len(query_numbers - row.numbers)))
+            choice.append((cover_q, agree - conflict - missing))
+            ids_q[i], ids_any[i] = len(query.identifiers & row.question_ids), len(query.identifiers & row.entry_ids)
+            has_ids[i], stated[i], entry_asks[i] = bool(row.question_ids), bool(row.numbers), AMOUNT in row.question_asks
 
-    def ask_features(self, query: AnalysedQuery, candidates: list[Candidate]) -> np.ndarray:
-        """ASK_FEATURES per candidate: the query asks for an amount; it does and the entry states no number
-        at all; it does not and the entry's question does."""
-        d = self.data
+        # Per candidate: the evidence of its best-covered member row, the best of its members' scores.
+        slot = {r: i for i, r in enumerate(rows_all)}
+        members = [[slot[r] for r in c.rows] for c in candidates]
+        best = [max(m, key=choice.__getitem__) if len(m) > 1 else m[0] for m in members]
+        flat = np.array([i for m in members for i in m])
+        bounds = np.cumsum([0] + [len(m) for m in members[:-1]])
+
+        def best_of(per_row: np.ndarray) -> np.ndarray:
+            return np.maximum.reduceat(per_row[flat], bounds)
+
+        fused = np.array([c.fused for c in candidates])
+        dense = np.array([c.dense for c in candidates])
+        best_sentence = best_of(sentence)
+        vendors = d.vendors_of([c.shown for c in candidates])
+        vendor_match = np.array([float(vendor_named == v) for v in vendors])
+        vendor_other = np.array([float(vendor_named is not None and vendor_named != v) for v in vendors])
+        id_conflict = (best_of(ids_any) == 0) & (best_of(has_ids) > 0) & bool(query.identifiers)
+        n = len(candidates)
+        columns = [
+            fused / (max(fused) or 1e-9), 1.0 / np.arange(1, n + 1), dense, dense - max(dense),
+            best_of(dense_q), best_sentence, best_sentence - float(sentence.max()), best_of(field_q), best_of(field_a),
+            *np.array([evidence[b] for b in best]).T,
+            vendor_match, vendor_other,
+            (best_of(ids_q) > 0).astype(float), np.array([float(c.exact > 0) for c in candidates]),
+            id_conflict.astype(float),
+            np.full(n, query.offtopic_margin), np.full(n, float(query.english)), np.full(n, float(query.is_long)),
+            mem_answer, mem_answer - mem_answer.max(), mem_near, np.full(n, unanswered),
+        ]
         asks = AMOUNT in d.decisive.asks(query.ask)
-        out = np.zeros((len(candidates), len(ASK_FEATURES)))
-        for i, candidate in enumerate(candidates):
-            stated = any(d.row(r).numbers for r in candidate.rows)
-            entry_asks = any(AMOUNT in d.row(r).question_asks for r in candidate.rows)
-            out[i] = (float(asks), float(asks and not stated), float(entry_asks and not asks))
-        return out
+        columns += [np.full(n, float(asks)), (asks & (best_of(stated) == 0)).astype(float),
+                    ((best_of(entry_asks) > 0) & (not asks)).astype(float)]
+        columns += [np.full(n, value) for value in self.unknown_features(query)]
+        return np.column_stack(columns)
 
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in
