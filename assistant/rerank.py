@@ -32,6 +32,7 @@ from assistant.decisive import Concept, DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
+from assistant.stores.vector_file import VectorFile
 from assistant.tokenize import normalize
 
 MODEL_VERSION = 6  # 6: per-row evidence, field BM25 models and item offsets written at build time
@@ -224,11 +225,13 @@ class RerankData:
         mapped = lambda name: np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         self._row_offsets = mapped("row_offsets.npy")
         # Search keys (corpus/aliases.tsv) count as the entry's question.
-        self.sentence_vectors, self.sentence_start = mapped("sentence_vectors.npy"), mapped("sentence_start.npy")
-        self.key_vectors, self.key_start = mapped("key_vectors.npy"), mapped("key_start.npy")
+        # Item vectors are read with pread, as the store's (mapped, the pages around each read would stay resident).
+        self.sentence_vectors = VectorFile(folder / "sentence_vectors.npy")
+        self.key_vectors = VectorFile(folder / "key_vectors.npy")
+        self.sentence_start, self.key_start = mapped("sentence_start.npy"), mapped("key_start.npy")
         for name, starts, items in (("row", self._row_offsets, None), ("sentence", self.sentence_start, self.sentence_vectors),
                                     ("key", self.key_start, self.key_vectors)):
-            if len(starts) != n + 1 or (items is not None and int(starts[-1]) != len(items)):
+            if len(starts) != n + 1 or (items is not None and int(starts[-1]) != items.ntotal):
                 raise RerankError(f"the rerank {name} offsets do not match the build's {n} entries: rebuild with `faq build`")
         self.bm25_question, self.bm25_answer = (_load_bm25(folder, field) for field in FIELDS)
         stored = json.loads((folder / "document_frequencies.json").read_text(encoding="utf-8"))
@@ -271,7 +274,7 @@ class RerankData:
         return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, self.sentence_vectors, vector)
 
 
-def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, items: np.ndarray,
+def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, items: VectorFile,
                   vector: np.ndarray) -> np.ndarray:
     """`best` raised, row by row, to the best cosine of that row's items (answer sentences, search keys:
     `items[starts[r]:starts[r + 1]]` are row r's), reading those rows' items only."""
@@ -281,7 +284,7 @@ def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, items:
         return best
     owner = np.repeat(np.arange(len(rows)), counts)
     positions = first[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
-    np.maximum.at(best, owner, cosines(items[positions], vector))
+    np.maximum.at(best, owner, cosines(items.reconstruct_batch(positions), vector))
     return best
 
 
