@@ -4,9 +4,11 @@ The synthetic corpus replicates the published build's real entries to N: every c
 own edition group (ids and groups suffixed), keeps its vendor and document (so filters select as many), has
 its vectors jittered (Gaussian noise, renormalised: a copy's cosine to its original ≈ 0.95) and is indexed
 again by BM25 (document frequencies grow with the copies). The store is built into a temporary directory the
-way `faq build` writes one (exact or an inverted file by size). A child process then opens it and searches, so startup
-time and peak RSS are those of a fresh server; it times the bare query embedding and the warm search in
-the same loop. Recall@10 compares the store's dense top-10 entries with exact search over the same vectors.
+way `faq build` writes one (exact or an inverted file by size), its rerank folder too (`replicate_rerank`: each
+copy's evidence that of its real entry, its answer-sentence and search-key vectors jittered, the real build's
+trained model copied). A child process then opens the store and its reranker and searches as a server does, rerank
+stage included, so startup time, peak RSS and the search figures are those of a fresh server; it times the bare query
+embedding and the warm search in the same loop. Recall@10 compares the store's dense top-10 entries with exact search over the same vectors.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from assistant.errors import AssistantError
 from assistant.aliases import Aliases
 from assistant.index import bm25_text, file_hashes, load_index
 from assistant.labels import load_queries
+from assistant.rerank import FOLDER
 from assistant.stores.embedded_build import (
     APPROXIMATE_ABOVE, identifier_postings, write_bm25, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
 )
@@ -56,22 +59,9 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
 
     started = time.perf_counter()
     real_vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
-    real_rows = np.asarray(store.vector_rows)
-    per_row = np.bincount(real_rows, minlength=r)
-    starts = np.concatenate([[0], np.cumsum(per_row)])
-    vector_rows = np.repeat(np.arange(n), per_row[source])
-    within = np.arange(len(vector_rows)) - np.repeat(np.concatenate([[0], np.cumsum(per_row[source])])[:-1], per_row[source])
-    positions = starts[source][vector_rows] + within
-
-    def blocks(size: int = 100_000):  # the noise of 2M vectors at once would double the memory
-        for at in range(0, len(positions), size):
-            block = real_vectors[positions[at : at + size]]
-            jittered = copy[vector_rows[at : at + size]] > 0  # the first copy is the real corpus itself
-            noisy = block[jittered] + rng.normal(0.0, JITTER, (int(jittered.sum()), block.shape[1])).astype(np.float32)
-            block[jittered] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
-            yield block
-
-    dense_index = write_dense_index(folder, blocks(), n, approximate_above, shape=(len(positions), real_vectors.shape[1]))
+    vector_rows, positions = _item_positions(np.bincount(np.asarray(store.vector_rows), minlength=r), source)
+    blocks = _jittered(real_vectors, positions, copy[vector_rows] > 0, rng)
+    dense_index = write_dense_index(folder, blocks, n, approximate_above, shape=(len(positions), real_vectors.shape[1]))
     log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
@@ -109,6 +99,10 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
         shutil.copyfile(real.path / name, folder / name)
     log(f"entries and rows written in {time.perf_counter() - started:.1f} s")
 
+    started = time.perf_counter()
+    replicate_rerank(real, folder / FOLDER, source, copy, aliases, rng)
+    log(f"rerank folder written in {time.perf_counter() - started:.1f} s")
+
     manifest = dict(real.manifest)
     manifest["build_id"] = f"scale-{n}"
     manifest["dense_index"] = dense_index
@@ -116,6 +110,55 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     manifest["files"] = file_hashes(folder)
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
+
+
+def _item_positions(per_row: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For items stored row by row (`per_row[r]` items of real row r), the synthetic row of each replicated
+    item and the position of the real item it copies."""
+    starts = np.concatenate([[0], np.cumsum(per_row)])
+    counts = per_row[source]
+    item_rows = np.repeat(np.arange(len(source)), counts)
+    within = np.arange(len(item_rows)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    return item_rows, starts[source][item_rows] + within
+
+
+def _jittered(real_vectors: np.ndarray, positions: np.ndarray, jittered: np.ndarray, rng, size: int = 100_000):
+    """The vectors at `positions`, block by block (the noise of 2M vectors at once would double the memory),
+    those marked `jittered` with Gaussian noise, renormalised."""
+    for at in range(0, len(positions), size):
+        block = real_vectors[positions[at : at + size]]
+        marked = jittered[at : at + size]
+        noisy = block[marked] + rng.normal(0.0, JITTER, (int(marked.sum()), block.shape[1])).astype(np.float32)
+        block[marked] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+        yield block
+
+
+def replicate_rerank(real, folder: Path, source: np.ndarray, copy: np.ndarray, aliases: Aliases, rng) -> None:
+    """The synthetic build's rerank folder as a build writes it: each row's evidence and field tokens those of
+    the real row it copies (field BM25 models and document frequencies over all N rows), its answer-sentence
+    and search-key vectors jittered as its store vectors are; the real build's trained model and memory copied."""
+    from assistant.rerank_build import (
+        DECISIVE_FILE, write_document_frequencies, write_fields, write_items, write_manifest, write_row_lines,
+    )
+
+    real_folder = real.path / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    entries, tokens = list(real.entries), real.tokenizer.tokens
+    questions = [tokens(e.question) + tokens(" ".join(aliases.of(e))) for e in entries]
+    answers = [tokens(e.answer) for e in entries]
+    write_fields(folder, [questions[s] for s in source], [answers[s] for s in source])
+    lines = (real_folder / "rows.jsonl").read_bytes().splitlines(keepends=True)
+    write_row_lines(folder, (lines[s] for s in source))
+    write_document_frequencies(folder, [set(q) | set(a) for q, a in zip(questions, answers)],
+                               np.bincount(source, minlength=len(entries)))
+    for kind in ("sentence", "key"):
+        real_vectors = np.load(real_folder / f"{kind}_vectors.npy", allow_pickle=False)
+        item_rows, positions = _item_positions(np.diff(np.load(real_folder / f"{kind}_start.npy")), source)
+        write_items(folder, kind, _jittered(real_vectors, positions, copy[item_rows] > 0, rng),
+                    np.bincount(item_rows, minlength=len(source)), real_vectors.shape[1])
+    for name in (DECISIVE_FILE, "model.json", "model.txt", "verdict.txt", "memory.json", "memory_vectors.npy"):
+        shutil.copyfile(real_folder / name, folder / name)
+    write_manifest(folder, has_model=True)
 
 
 def recall_at_10(folder: Path, settings: Settings, query_vectors: np.ndarray, block: int = 200_000) -> float:
@@ -166,6 +209,8 @@ from assistant.config import Settings
 from assistant.errors import AssistantError
 from assistant.embed import load_embedder
 from assistant.index import load_build
+from assistant.glossary import Glossary
+from assistant.rerank import Reranker
 from assistant.search import Searcher
 from assistant.bench_scale import peak_rss_mb, rss_parts_mb
 folder, queries = sys.argv[1], json.loads(sys.stdin.read())
@@ -173,7 +218,9 @@ settings = Settings.from_env()
 embedder = load_embedder()
 model_s = time.perf_counter() - started
 started = time.perf_counter()
-searcher = Searcher(load_build(__import__("pathlib").Path(folder), settings), embedder)
+index = load_build(__import__("pathlib").Path(folder), settings)
+glossary = Glossary.load(settings.glossary_path)
+searcher = Searcher(index, embedder, glossary, reranker=Reranker.load(index, glossary))
 startup_s = time.perf_counter() - started
 searcher.search(queries[0])
 embed_ms, search_ms = [], []

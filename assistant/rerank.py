@@ -8,12 +8,18 @@ duration) and the entry states no number; how much of the query the corpus does 
 learned on the tuning split at build time (assistant/rerank_build.py) turns them into the probability
 that the candidate answers the query; that probability also decides abstention, and a covered topic
 with an uncovered ask is flagged partial. The model and its inputs live in the build's `rerank/` folder.
+
+Everything per entry is computed when the build is written (assistant/rerank_build.py); loading maps the
+folder's arrays and reads nothing per entry, and a query reads its candidates' rows only: their evidence
+(one JSON line per row at a recorded offset), their field BM25 postings, their question, answer-sentence and
+search-key vectors.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,14 +28,14 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 
-from assistant.decisive import DecisiveWords, compare
-from assistant.entry import FaqEntry
+from assistant.decisive import Concept, DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
-from assistant.tokenize import Tokenizer, corpus_identifiers, excluded_identifiers, normalize
+from assistant.stores.vector_file import VectorFile
+from assistant.tokenize import excluded_identifiers, normalize
 
-MODEL_VERSION = 5
+MODEL_VERSION = 6  # 6: per-row evidence, field BM25 models and item offsets written at build time
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -44,8 +50,16 @@ UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
 FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
-FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "key_vectors.npy", "key_rows.npy", "memory.json",
-         "memory_vectors.npy", "model.json", "model.txt", "verdict.txt")
+FIELDS = ("question", "answer")  # BM25 per field: the question with its search keys, the answer
+BM25_PARTS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
+              "params.index.json")
+# Files read whole at load (hashed in the folder's manifest, checked at load) and per-row arrays mapped and
+# read for candidate rows only (their sizes in the manifest, checked at load: hashing them would be linear).
+FILES = ("document_frequencies.json", "memory.json", "memory_vectors.npy", "model.json", "model.txt", "verdict.txt",
+         *(f"bm25_{field}.{part}" for field in FIELDS for part in BM25_PARTS[3:]))
+ROW_ARRAYS = ("rows.jsonl", "row_offsets.npy", "sentence_vectors.npy", "sentence_start.npy", "key_vectors.npy",
+              "key_start.npy", *(f"bm25_{field}.{part}" for field in FIELDS for part in BM25_PARTS[:3]))
+ROWS_CACHED = 8192  # parsed row evidence kept: a search reads its candidates' rows several times
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
 
@@ -127,60 +141,115 @@ class Memory:
         return cls(np.zeros((0, dim), dtype=np.float32), [], [])
 
     def __post_init__(self) -> None:
-        self.by_answer: dict[str, list[int]] = {}
-        self.by_near: dict[str, list[int]] = {}
+        by_answer: dict[str, list[int]] = {}
+        by_near: dict[str, list[int]] = {}
         for i, (answers, near) in enumerate(zip(self.answers, self.near)):
             for group in answers:
-                self.by_answer.setdefault(group, []).append(i)
+                by_answer.setdefault(group, []).append(i)
             for group in near:
-                self.by_near.setdefault(group, []).append(i)
+                by_near.setdefault(group, []).append(i)
+        self.by_answer = {group: np.array(found, dtype=np.int64) for group, found in by_answer.items()}
+        self.by_near = {group: np.array(found, dtype=np.int64) for group, found in by_near.items()}
         self.unanswered = np.array([not a for a in self.answers], dtype=bool)
+        self._answer_table, self._near_table = _GroupTable(self.by_answer), _GroupTable(self.by_near)
+
+    def answers_recalled(self, recalled: np.ndarray) -> dict[str, float]:
+        """Each group's highest similarity (`recalled`: the query's to each memory query) among the memory
+        queries it answers."""
+        return self._answer_table.best(recalled)
+
+    def near_recalled(self, recalled: np.ndarray) -> dict[str, float]:
+        """Each group's highest similarity among the memory queries it only comes near."""
+        return self._near_table.best(recalled)
 
     def to_json(self) -> dict:
         return {"answers": self.answers, "near": self.near}
 
 
-class RerankData:
-    """Per-entry inputs of the features, from the index and the build's rerank folder; a query reads
-    only its candidates' rows of them (and multiplies every answer-sentence and search-key vector, see `_cosines`)."""
+class _GroupTable:
+    """Memory queries by group, laid out so that one pass gives every group's best similarity."""
 
-    def __init__(self, entries: list[FaqEntry], tokenizer: Tokenizer, glossary: Glossary, decisive: DecisiveWords,
-                 question_vectors: "QuestionVectors", fields: dict, sentence_vectors: np.ndarray,
-                 sentence_rows: np.ndarray, key_vectors: np.ndarray | None = None,
-                 key_rows: np.ndarray | None = None, *, row_vendors: Sequence[str]) -> None:
-        self.entries = entries
-        self.row_vendors = row_vendors
-        self.tokenizer = tokenizer
+    def __init__(self, by_group: dict[str, np.ndarray]) -> None:
+        self.groups = list(by_group)
+        self.order = np.concatenate([by_group[g] for g in self.groups]) if self.groups else np.zeros(0, np.int64)
+        self.bounds = np.cumsum([0] + [len(by_group[g]) for g in self.groups[:-1]])
+
+    def best(self, recalled: np.ndarray) -> dict[str, float]:
+        if not len(recalled) or not self.groups:
+            return {}
+        return dict(zip(self.groups, np.maximum.reduceat(recalled[self.order], self.bounds).tolist()))
+
+
+@dataclass(frozen=True)
+class RowEvidence:
+    """What the features read of one entry row, computed at build time (rerank_build.row_evidence)."""
+
+    question_tokens: frozenset[str]  # its question's and search keys' tokens
+    answer_tokens: frozenset[str]
+    question_concepts: frozenset[Concept]
+    answer_concepts: frozenset[Concept]
+    numbers: frozenset[str]  # in the question or the answer
+    question_asks: frozenset[str]
+    question_ids: frozenset[str]  # identifiers in the question
+    entry_ids: frozenset[str]  # identifiers in the question or the answer
+
+    def to_json(self) -> dict:
+        concepts = lambda found: sorted([c.facet, c.name] for c in found)  # noqa: E731
+        return {"question_tokens": sorted(self.question_tokens), "answer_tokens": sorted(self.answer_tokens),
+                "question_concepts": concepts(self.question_concepts), "answer_concepts": concepts(self.answer_concepts),
+                "numbers": sorted(self.numbers), "question_asks": sorted(self.question_asks),
+                "question_ids": sorted(self.question_ids), "entry_ids": sorted(self.entry_ids)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RowEvidence":
+        concepts = lambda pairs: frozenset(Concept(facet, name) for facet, name in pairs)  # noqa: E731
+        return cls(frozenset(data["question_tokens"]), frozenset(data["answer_tokens"]),
+                   concepts(data["question_concepts"]), concepts(data["answer_concepts"]), frozenset(data["numbers"]),
+                   frozenset(data["question_asks"]), frozenset(data["question_ids"]), frozenset(data["entry_ids"]))
+
+
+class RerankData:
+    """The build's rerank folder as the features read it: small tables loaded (document frequencies, the
+    field BM25 vocabularies), per-row arrays memory-mapped and read for the candidates' rows only."""
+
+    def __init__(self, folder, index, glossary: Glossary, decisive: DecisiveWords) -> None:
+        self.entries = index.entries
+        self.tokenizer = index.tokenizer
         self.glossary = glossary
         self.decisive = decisive
-        self.question_vectors = question_vectors
-        self.sentence_vectors = sentence_vectors
-        self.sentence_rows = sentence_rows
+        self.question_vectors = QuestionVectors(index)
+        self._store = index.store
+        self._vendors = list(index.store.vendors)
+        n = len(index.entries)
+        # plain arrays over the mapped files (np.memmap's slices cost a Python call each)
+        mapped = lambda name: np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
+        self._row_offsets = mapped("row_offsets.npy")
         # Search keys (corpus/aliases.tsv) count as the entry's question.
-        self.key_vectors = key_vectors if key_vectors is not None else np.zeros((0, question_vectors.dim), np.float32)
-        self.key_rows = key_rows if key_rows is not None else np.zeros(0, dtype=np.int32)
-        self.sentence_start = _row_starts(self.sentence_rows, len(entries))
-        self.key_start = _row_starts(self.key_rows, len(entries))
-        keys = fields.get("keys") or [[] for _ in entries]
-        self.question_tokens = [set(q) | set(k) for q, k in zip(fields["question"], keys)]
-        self.answer_tokens = [set(t) for t in fields["answer"]]
-        self.bm25_question = _bm25([q + k for q, k in zip(fields["question"], keys)])
-        self.bm25_answer = _bm25(fields["answer"])
-        n = len(entries)
-        df: dict[str, int] = {}
-        for q, a in zip(self.question_tokens, self.answer_tokens):
-            for token in q | a:
-                df[token] = df.get(token, 0) + 1
-        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        # Item vectors are read with pread, as the store's (mapped, the pages around each read would stay resident).
+        self.sentence_vectors = VectorFile(folder / "sentence_vectors.npy")
+        self.key_vectors = VectorFile(folder / "key_vectors.npy")
+        self.sentence_start, self.key_start = mapped("sentence_start.npy"), mapped("key_start.npy")
+        for name, starts, items in (("row", self._row_offsets, None), ("sentence", self.sentence_start, self.sentence_vectors),
+                                    ("key", self.key_start, self.key_vectors)):
+            if len(starts) != n + 1 or (items is not None and int(starts[-1]) != items.ntotal):
+                raise RerankError(f"the rerank {name} offsets do not match the build's {n} entries: rebuild with `faq build`")
+        self.bm25_question, self.bm25_answer = (_load_bm25(folder, field) for field in FIELDS)
+        stored = json.loads((folder / "document_frequencies.json").read_text(encoding="utf-8"))
+        if stored["entries"] != n:
+            raise RerankError(f"the rerank document frequencies count other entries than {n}: rebuild with `faq build`")
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in stored["frequencies"].items()}
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
-        self.question_concepts = [decisive.concepts(e.question) for e in entries]
-        self.answer_concepts = [decisive.concepts(e.answer) for e in entries]
-        self.numbers = [set(NUMBER_RE.findall(normalize(e.question + " " + e.answer))) for e in entries]
-        self.question_asks = [decisive.asks(e.question) for e in entries]
-        self.question_ids = [corpus_identifiers([e.question]) for e in entries]
-        self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
+        self._rows_file = open(folder / "rows.jsonl", "rb")
+        self.row = lru_cache(maxsize=ROWS_CACHED)(self._read_row)
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
-        self.memory = Memory.empty(question_vectors.dim)
+        self.memory = Memory.empty(self.question_vectors.dim)
+
+    def _read_row(self, row: int) -> RowEvidence:
+        start, end = int(self._row_offsets[row]), int(self._row_offsets[row + 1])
+        return RowEvidence.from_json(json.loads(os.pread(self._rows_file.fileno(), end - start, start)))
+
+    def vendors_of(self, rows: list[int]) -> list[str]:
+        return [self._vendors[code] for code in self._store.vendor_of(np.asarray(rows, dtype=np.int64)).tolist()]
 
     def _token_alternatives(self, token: str) -> frozenset[str]:
         """The token and the tokens of its glossary translations ("signature" → 签名, 短信签名)."""
@@ -197,35 +266,33 @@ class RerankData:
 
     def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's cosine to its question, or to one of its search keys when higher."""
-        best = (self.question_vectors[rows] @ vector).astype(np.float64)
-        return _best_per_row(best, rows, self.key_start, _cosines(self.key_vectors, vector))
+        best = cosines(self.question_vectors[rows], vector)
+        return _best_per_row(best, rows, self.key_start, self.key_vectors, vector)
 
     def dense_sentence(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's best cosine to one of its answer sentences (0 when none is positive)."""
-        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, _cosines(self.sentence_vectors, vector))
+        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, self.sentence_vectors, vector)
 
 
-def _row_starts(item_rows: np.ndarray, n: int) -> np.ndarray:
-    """Where each entry row's items (answer sentences, search keys) start; the build writes them in row order."""
-    if np.any(np.diff(item_rows) < 0):
-        raise RerankError("the rerank sentence or key rows are out of order: rebuild with `faq build`")
-    return np.searchsorted(item_rows, np.arange(n + 1))
-
-
-def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-    """`best` raised, row by row, to the best cosine of that row's items (`starts` from `_row_starts`)."""
-    counts = starts[rows + 1] - starts[rows]
+def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, items: VectorFile,
+                  vector: np.ndarray) -> np.ndarray:
+    """`best` raised, row by row, to the best cosine of that row's items (answer sentences, search keys:
+    `items[starts[r]:starts[r + 1]]` are row r's), reading those rows' items only."""
+    first, last = np.asarray(starts[rows], dtype=np.int64), np.asarray(starts[rows + 1], dtype=np.int64)
+    counts = last - first
+    if not counts.sum():
+        return best
     owner = np.repeat(np.arange(len(rows)), counts)
-    positions = starts[rows][owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
-    np.maximum.at(best, owner, cosines[positions])
+    positions = first[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
+    np.maximum.at(best, owner, cosines(items.reconstruct_batch(positions), vector))
     return best
 
 
-def _cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Every item's cosine to the query, as one matrix product: BLAS rounds a row's sum differently with
-    the matrix's shape, so products of the candidates' items alone would move the model's features
-    (by up to 4e-7) and with them the trained model."""
-    return vectors @ vector if len(vectors) else np.zeros(0, dtype=np.float32)
+def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Each vector's cosine to the query, in float64 from float32 vectors: each product is exact and each
+    row's sum runs in one fixed order, so a row's cosine does not depend on which other rows are read with it
+    (a float32 matrix product rounds a row's sum differently with the matrix's shape)."""
+    return (np.asarray(vectors, dtype=np.float64) * np.asarray(vector, dtype=np.float64)).sum(axis=1)
 
 
 class QuestionVectors:
@@ -242,9 +309,16 @@ class QuestionVectors:
         return self._vectors.reconstruct_batch(first)
 
 
-def _bm25(token_lists: list[list[str]]) -> bm25s.BM25:
-    model = bm25s.BM25()
-    model.index([tokens or ["<empty>"] for tokens in token_lists], show_progress=False)
+def bm25_names(field: str) -> dict[str, str]:
+    """bm25s's save/load file-name arguments for one field's model, flat in the rerank folder."""
+    keys = ("data_name", "indices_name", "indptr_name", "vocab_name", "params_name")
+    return {key: f"bm25_{field}.{part}" for key, part in zip(keys, BM25_PARTS)}
+
+
+def _load_bm25(folder, field: str) -> bm25s.BM25:
+    model = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **bm25_names(field))
+    model.scores = {name: array.view(np.ndarray) if isinstance(array, np.memmap) else array
+                    for name, array in model.scores.items()}
     return model
 
 
@@ -254,11 +328,12 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
     data, entries, starts = model.scores["data"], model.scores["indices"], model.scores["indptr"]
     scores = np.zeros(len(rows), dtype=data.dtype)
     for token_id in model.get_tokens_ids(tokens):
-        start, end = starts[token_id], starts[token_id + 1]
+        start, end = int(starts[token_id]), int(starts[token_id + 1])
         if start == end:
             continue
-        at = np.minimum(np.searchsorted(entries[start:end], rows), end - start - 1)
-        found = entries[start + at] == rows
+        postings = entries[start:end]
+        at = np.minimum(np.searchsorted(postings, rows), end - start - 1)
+        found = postings[at] == rows
         scores[found] += data[start + at[found]]
     return scores.astype(np.float64)
 
@@ -290,28 +365,17 @@ class Reranker:
         from assistant.rerank_build import DECISIVE_FILE, verify_folder
 
         folder = index.path / FOLDER
-        has_model = trained and verify_folder(folder).get("model", False)
+        has_model = trained and verify_folder(folder, len(index.entries)).get("model", False)
         try:
-            fields = json.loads((folder / "fields.json").read_text(encoding="utf-8"))
-            sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
-            sentence_rows = np.load(folder / "sentence_rows.npy", allow_pickle=False)
-            key_vectors = np.load(folder / "key_vectors.npy", allow_pickle=False)
-            key_rows = np.load(folder / "key_rows.npy", allow_pickle=False)
-            decisive = DecisiveWords.load(folder / DECISIVE_FILE)
-            model = memory = None
+            data = RerankData(folder, index, glossary, DecisiveWords.load(folder / DECISIVE_FILE))
+            model = None
             if has_model:
                 stored = json.loads((folder / "memory.json").read_text(encoding="utf-8"))
-                memory = Memory(np.load(folder / "memory_vectors.npy", allow_pickle=False), stored["answers"],
-                                stored["near"])
+                data.memory = Memory(np.load(folder / "memory_vectors.npy", allow_pickle=False), stored["answers"],
+                                     stored["near"])
                 model = RerankModel.load(folder)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise RerankError(f"the rerank files in {folder} cannot be loaded ({exc}): rebuild with `faq build`") from exc
-        vendors = index.store.vendors
-        row_vendors = [vendors[code] for code in index.store.vendor_of(np.arange(len(index.entries))).tolist()]
-        data = RerankData(index.entries, index.tokenizer, glossary, decisive, QuestionVectors(index), fields,
-                          sentence_vectors, sentence_rows, key_vectors, key_rows, row_vendors=row_vendors)
-        if memory is not None:
-            data.memory = memory
         return cls(data, model)
 
     def features(self, query: AnalysedQuery, candidates: list[Candidate], vendor_named: str | None,
@@ -324,74 +388,72 @@ class Reranker:
         if exclude is not None and len(recalled):
             recalled[exclude] = 0.0  # as a query with no labelled neighbour sees at serving time
         unanswered = float(recalled[memory.unanswered].max(initial=0.0)) if len(recalled) else 0.0
+        answered_by, near_by = memory.answers_recalled(recalled), memory.near_recalled(recalled)
+        mem_answer = np.array([answered_by.get(c.group, 0.0) for c in candidates])
+        mem_near = np.array([near_by.get(c.group, 0.0) for c in candidates])
 
-        def recall(group: str, table: dict) -> float:
-            return float(recalled[table[group]].max()) if group in table and len(recalled) else 0.0
-
-        mem_answer = [recall(c.group, memory.by_answer) for c in candidates]
-        mem_top = max(mem_answer, default=0.0)
         units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
-        text_tokens = [t for t, _, _ in units]
-        vector = query.vector
         query_concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
-        top_fused = max(c.fused for c in candidates) or 1e-9
-        top_dense = max(c.dense for c in candidates)
+        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
         rows_all = sorted({r for c in candidates for r in c.rows})
         at = np.array(rows_all, dtype=np.int64)
+        # Per row of rows_all: dense and field scores, then the evidence of its words.
+        vector = query.vector
+        no_vector = np.zeros(len(rows_all))
+        dense_q = d.dense_question(at, vector) if vector is not None else no_vector
+        sentence = d.dense_sentence(at, vector) if vector is not None else no_vector
+        text_tokens = [t for t, _, _ in units]
         bm25_q = _field_scores(d.bm25_question, text_tokens, at)
         bm25_a = _field_scores(d.bm25_answer, text_tokens, at)
-        no_vector = [0.0] * len(rows_all)
-        dense_q = dict(zip(rows_all, d.dense_question(at, vector).tolist() if vector is not None else no_vector))
-        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
-        sentence = dict(zip(rows_all, d.dense_sentence(at, vector).tolist() if vector is not None else no_vector))
-        field_q = dict(zip(rows_all, (bm25_q / max(float(bm25_q.max()), 1e-9)).tolist()))
-        field_a = dict(zip(rows_all, (bm25_a / max(float(bm25_a.max()), 1e-9)).tolist()))
-        top_sentence = max(sentence.values())
-        per_row = {}
-        for r in rows_all:
-            in_question, anywhere, rarest = _units_found(units, d.question_tokens[r], d.answer_tokens[r])
-            cover_q, cover_any, rarest = in_question / total, anywhere / total, rarest / d.unknown_idf
-            agree, conflict, missing, _ = compare(query_concepts, d.question_concepts[r], d.answer_concepts[r])
-            per_row[r] = (cover_q, cover_any, agree, conflict, missing,
-                          len(query.identifiers & d.question_ids[r]), len(query.identifiers & d.entry_ids[r]),
-                          rarest, len(query_numbers - d.numbers[r]))
-        english, long = float(query.english), float(query.is_long)
-        out = np.zeros((len(candidates), len(CANDIDATE_FEATURES)))
-        for i, candidate in enumerate(candidates):
-            rows = candidate.rows
-            best = max(rows, key=lambda r: (per_row[r][0], per_row[r][2] - per_row[r][3] - per_row[r][4]))
-            cover_q, cover_any, agree, conflict, missing, ids_q, ids_any, rarest, numbers_missing = per_row[best]
-            ids_q = max(per_row[r][5] for r in rows)
-            ids_any = max(per_row[r][6] for r in rows)
-            vendor = d.row_vendors[candidate.shown]
-            id_conflict = bool(query.identifiers) and ids_any == 0 and any(d.question_ids[r] for r in rows)
-            best_sentence = max(sentence[r] for r in rows)
-            out[i] = (
-                candidate.fused / top_fused, 1.0 / (i + 1), candidate.dense, candidate.dense - top_dense,
-                max(dense_q[r] for r in rows), best_sentence, best_sentence - top_sentence,
-                max(field_q[r] for r in rows), max(field_a[r] for r in rows),
-                cover_q, cover_any - cover_q, 1.0 - cover_any,
-                agree, conflict, missing, rarest, numbers_missing,
-                float(vendor_named == vendor), float(vendor_named is not None and vendor_named != vendor),
-                float(ids_q > 0), float(candidate.exact > 0), float(id_conflict),
-                query.offtopic_margin, english, long,
-                mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
-            )
-        unknown = np.tile(self.unknown_features(query), (len(candidates), 1))
-        return np.hstack([out, self.ask_features(query, candidates), unknown])
+        field_q = bm25_q / max(float(bm25_q.max()), 1e-9)
+        field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
+        evidence, choice = [], []
+        ids_q, ids_any, has_ids, stated, entry_asks = (np.zeros(len(rows_all)) for _ in range(5))
+        for i, r in enumerate(rows_all):
+            row = d.row(r)
+            in_question, anywhere, rarest = _units_found(units, row.question_tokens, row.answer_tokens)
+            cover_q, cover_any = in_question / total, anywhere / total
+            agree, conflict, missing, _ = compare(query_concepts, row.question_concepts, row.answer_concepts)
+            evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
+                             rarest / d.unknown_idf, len(query_numbers - row.numbers)))
+            choice.append((cover_q, agree - conflict - missing))
+            ids_q[i], ids_any[i] = len(query.identifiers & row.question_ids), len(query.identifiers & row.entry_ids)
+            has_ids[i], stated[i], entry_asks[i] = bool(row.question_ids), bool(row.numbers), AMOUNT in row.question_asks
 
-    def ask_features(self, query: AnalysedQuery, candidates: list[Candidate]) -> np.ndarray:
-        """ASK_FEATURES per candidate: the query asks for an amount; it does and the entry states no number
-        at all; it does not and the entry's question does."""
-        d = self.data
+        # Per candidate: the evidence of its best-covered member row, the best of its members' scores.
+        slot = {r: i for i, r in enumerate(rows_all)}
+        members = [[slot[r] for r in c.rows] for c in candidates]
+        best = [max(m, key=choice.__getitem__) if len(m) > 1 else m[0] for m in members]
+        flat = np.array([i for m in members for i in m])
+        bounds = np.cumsum([0] + [len(m) for m in members[:-1]])
+
+        def best_of(per_row: np.ndarray) -> np.ndarray:
+            return np.maximum.reduceat(per_row[flat], bounds)
+
+        fused = np.array([c.fused for c in candidates])
+        dense = np.array([c.dense for c in candidates])
+        best_sentence = best_of(sentence)
+        vendors = d.vendors_of([c.shown for c in candidates])
+        vendor_match = np.array([float(vendor_named == v) for v in vendors])
+        vendor_other = np.array([float(vendor_named is not None and vendor_named != v) for v in vendors])
+        id_conflict = (best_of(ids_any) == 0) & (best_of(has_ids) > 0) & bool(query.identifiers)
+        n = len(candidates)
+        columns = [
+            fused / (max(fused) or 1e-9), 1.0 / np.arange(1, n + 1), dense, dense - max(dense),
+            best_of(dense_q), best_sentence, best_sentence - float(sentence.max()), best_of(field_q), best_of(field_a),
+            *np.array([evidence[b] for b in best]).T,
+            vendor_match, vendor_other,
+            (best_of(ids_q) > 0).astype(float), np.array([float(c.exact > 0) for c in candidates]),
+            id_conflict.astype(float),
+            np.full(n, query.offtopic_margin), np.full(n, float(query.english)), np.full(n, float(query.is_long)),
+            mem_answer, mem_answer - mem_answer.max(), mem_near, np.full(n, unanswered),
+        ]
         asks = AMOUNT in d.decisive.asks(query.ask)
-        out = np.zeros((len(candidates), len(ASK_FEATURES)))
-        for i, candidate in enumerate(candidates):
-            stated = any(d.numbers[r] for r in candidate.rows)
-            entry_asks = any(AMOUNT in d.question_asks[r] for r in candidate.rows)
-            out[i] = (float(asks), float(asks and not stated), float(entry_asks and not asks))
-        return out
+        columns += [np.full(n, float(asks)), (asks & (best_of(stated) == 0)).astype(float),
+                    ((best_of(entry_asks) > 0) & (not asks)).astype(float)]
+        columns += [np.full(n, value) for value in self.unknown_features(query)]
+        return np.column_stack(columns)
 
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in
@@ -421,11 +483,12 @@ class Reranker:
         d = self.data
         concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
         rows = candidate.rows
-        missing = min((compare(concepts, d.question_concepts[r], d.answer_concepts[r])[3] for r in rows), key=len)
+        missing = min((compare(concepts, d.row(r).question_concepts, d.row(r).answer_concepts)[3] for r in rows),
+                      key=len)
         if missing:
             return missing
-        row = rows[0]
-        seen = d.question_tokens[row] | d.answer_tokens[row] | excluded_identifiers(query.ask)
+        shown = d.row(rows[0])
+        seen = shown.question_tokens | shown.answer_tokens | excluded_identifiers(query.ask)
         words = [(w, t) for t, w, alt in d.query_units(query.ask) if not alt & seen and len(t) > 1]
         return [t for _, t in sorted(words, reverse=True)[:2]]
 

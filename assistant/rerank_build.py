@@ -1,4 +1,5 @@
-"""The rerank folder of a build: answer-sentence vectors, field tokens, and the model learned on the tuning split.
+"""The rerank folder of a build: each entry's evidence, field BM25 models, answer-sentence and search-key
+vectors (all per row, read for candidate rows only when serving), and the model learned on the tuning split.
 
 Training (LightGBM gradient-boosted trees, binary objective: "does this candidate answer the query") reads the labelled queries' "tune" split only; the
 abstention and partial thresholds are set on out-of-fold probabilities (GroupKFold by target entry),
@@ -15,14 +16,18 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import bm25s
 import numpy as np
 
 from assistant.aliases import Aliases
+from assistant.decisive import DecisiveWords
 from assistant.entry import FaqEntry
 from assistant.rerank import (
-    FEATURES, FILES, MODEL_VERSION, VERDICTS, Candidate, Memory, RerankError, RerankModel, verdict_row,
+    FEATURES, FIELDS, FILES, MODEL_VERSION, NUMBER_RE, ROW_ARRAYS, VERDICTS, Candidate, Memory, RerankError,
+    RerankModel, RowEvidence, bm25_names, verdict_row,
 )
-from assistant.tokenize import Tokenizer
+from assistant.stores.vector_file import write_vector_file
+from assistant.tokenize import Tokenizer, corpus_identifiers, normalize
 
 SENTENCE_RE = re.compile(r"[^。！？!?\n；;]+[。！？!?；;]?")
 MIN_SENTENCE_CHARS = 6
@@ -52,35 +57,83 @@ def answer_sentences(entry: FaqEntry) -> list[str]:
     return [p for p in pieces if len(p) >= MIN_SENTENCE_CHARS][:MAX_SENTENCES]
 
 
+def row_evidence(entry: FaqEntry, question_tokens: list[str], answer_tokens: list[str],
+                 decisive: DecisiveWords) -> RowEvidence:
+    """What the features read of one entry (`question_tokens`: its question's and search keys')."""
+    question_ids = frozenset(corpus_identifiers([entry.question]))
+    return RowEvidence(
+        frozenset(question_tokens), frozenset(answer_tokens), decisive.concepts(entry.question),
+        decisive.concepts(entry.answer), frozenset(NUMBER_RE.findall(normalize(entry.question + " " + entry.answer))),
+        decisive.asks(entry.question), question_ids, question_ids | corpus_identifiers([entry.answer]))
+
+
 def write_inputs(folder: Path, entries: list[FaqEntry], aliases: Aliases, tokenizer: Tokenizer, embed,
                  decisive_path: Path) -> int:
-    """Field tokens, answer-sentence and search-key vectors; `embed(texts)` returns passage vectors.
-    Returns the count of answer sentences."""
+    """Each entry's evidence, field BM25 models, answer-sentence and search-key vectors; `embed(texts)`
+    returns passage vectors. Returns the count of answer sentences."""
     folder.mkdir(parents=True, exist_ok=True)
-    fields = {
-        "question": [tokenizer.tokens(e.question) for e in entries],
-        "answer": [tokenizer.tokens(e.answer) for e in entries],
-        "keys": [tokenizer.tokens(" ".join(aliases.of(e))) for e in entries],
-    }
-    keys = [(row, key) for row, entry in enumerate(entries) for key in aliases.of(entry)]
-    key_vectors = embed([k for _, k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
-    np.save(folder / "key_vectors.npy", np.asarray(key_vectors, dtype=np.float32), allow_pickle=False)
-    np.save(folder / "key_rows.npy", np.array([r for r, _ in keys], dtype=np.int32), allow_pickle=False)
-    (folder / "fields.json").write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
-    texts, rows = [], []
-    for row, entry in enumerate(entries):
-        for sentence in answer_sentences(entry):
-            texts.append(sentence)
-            rows.append(row)
-    vectors = embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
-    np.save(folder / "sentence_vectors.npy", np.asarray(vectors, dtype=np.float32), allow_pickle=False)
-    np.save(folder / "sentence_rows.npy", np.array(rows, dtype=np.int32), allow_pickle=False)
     if decisive_path.exists():
         shutil.copyfile(decisive_path, folder / DECISIVE_FILE)
     else:
         (folder / DECISIVE_FILE).write_text("", encoding="utf-8")
-    return len(texts)
+    decisive = DecisiveWords.load(folder / DECISIVE_FILE)
+    questions = [tokenizer.tokens(e.question) + tokenizer.tokens(" ".join(aliases.of(e))) for e in entries]
+    answers = [tokenizer.tokens(e.answer) for e in entries]
+    write_fields(folder, questions, answers)
+    write_rows(folder, (row_evidence(e, q, a, decisive) for e, q, a in zip(entries, questions, answers)))
+    write_document_frequencies(folder, [set(q) | set(a) for q, a in zip(questions, answers)])
+    sentences = [answer_sentences(e) for e in entries]
+    for kind, items in (("key", [list(aliases.of(e)) for e in entries]), ("sentence", sentences)):
+        vectors = _embedded(embed, [text for row in items for text in row])
+        write_items(folder, kind, [vectors], [len(row) for row in items], vectors.shape[1])
+    return sum(len(row) for row in sentences)
 
+
+def write_fields(folder: Path, questions: list[list[str]], answers: list[list[str]]) -> None:
+    """One bm25s model per field (the question with its search keys, the answer), saved flat in the folder."""
+    for field, token_lists in zip(FIELDS, (questions, answers)):
+        model = bm25s.BM25()
+        model.index([tokens or ["<empty>"] for tokens in token_lists], show_progress=False)
+        model.save(str(folder), show_progress=False, **bm25_names(field))
+
+
+def write_rows(folder: Path, evidence) -> None:
+    """One JSON line of evidence per entry row."""
+    write_row_lines(folder, (json.dumps(row.to_json(), ensure_ascii=False).encode() + b"\n" for row in evidence))
+
+
+def write_row_lines(folder: Path, lines) -> None:
+    """The rows' evidence lines (bytes, newline-terminated) and each line's byte offset (one more: the end)."""
+    offsets = [0]
+    with open(folder / "rows.jsonl", "wb") as out:
+        for line in lines:
+            out.write(line)
+            offsets.append(offsets[-1] + len(line))
+    np.save(folder / "row_offsets.npy", np.array(offsets, dtype=np.int64), allow_pickle=False)
+
+
+def write_document_frequencies(folder: Path, token_sets: list[set[str]], copies: np.ndarray | None = None) -> None:
+    """How many entries hold each token (question, keys or answer); `copies`: how many entries each set
+    stands for (a replicated corpus)."""
+    copies = np.ones(len(token_sets), dtype=np.int64) if copies is None else copies
+    frequencies: dict[str, int] = {}
+    for tokens, count in zip(token_sets, copies.tolist()):
+        for token in tokens:
+            frequencies[token] = frequencies.get(token, 0) + count
+    data = {"entries": int(copies.sum()), "frequencies": frequencies}
+    (folder / "document_frequencies.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def write_items(folder: Path, kind: str, blocks, counts, dim: int) -> None:
+    """A kind of per-row item vectors (float32 blocks in row order) and where each row's start: row r's items
+    are `{kind}_vectors[{kind}_start[r]:{kind}_start[r + 1]]`."""
+    counts = np.asarray(counts, dtype=np.int64)
+    write_vector_file(folder / f"{kind}_vectors.npy", blocks, int(counts.sum()), dim)
+    np.save(folder / f"{kind}_start.npy", np.concatenate([[0], np.cumsum(counts)]), allow_pickle=False)
+
+
+def _embedded(embed, texts: list[str]) -> np.ndarray:
+    return np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 1), dtype=np.float32)
 
 @dataclass
 class Example:
@@ -230,28 +283,40 @@ def train(examples: list[Example]) -> RerankModel:
 
 
 def write_model(folder: Path, model: RerankModel | None) -> None:
-    """The model (None: the build has no labelled tuning queries) and the folder's manifest of hashes."""
+    """The model (None: the build has no labelled tuning queries) and the folder's manifest."""
     if model is not None:
         (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
                                            encoding="utf-8")
         (folder / "model.txt").write_text(model.booster.model_to_string(), encoding="utf-8")
         (folder / "verdict.txt").write_text(model.verdict.model_to_string(), encoding="utf-8")
-    names = [name for name in (*FILES, DECISIVE_FILE) if (folder / name).exists() or model is not None]
-    hashes = {name: _sha256(folder / name) for name in names}
-    manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": model is not None, "files": hashes}
+    write_manifest(folder, model is not None)
+
+
+def write_manifest(folder: Path, has_model: bool) -> None:
+    """The folder's manifest: the hash of each file read whole, the size of each per-row array and the
+    entry count (checked at load without reading the arrays)."""
+    names = [name for name in (*FILES, DECISIVE_FILE) if (folder / name).exists() or has_model]
+    entries = json.loads((folder / "document_frequencies.json").read_text(encoding="utf-8"))["entries"]
+    manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": has_model, "entries": entries,
+                "files": {name: _sha256(folder / name) for name in names},
+                "arrays": {name: (folder / name).stat().st_size for name in ROW_ARRAYS}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
-def verify_folder(folder: Path) -> dict:
+def verify_folder(folder: Path, entries: int) -> dict:
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RerankError(f"no readable rerank manifest in {folder}: rebuild with `faq build`") from exc
-    if manifest.get("version") != MODEL_VERSION:
-        raise RerankError(f"the rerank files in {folder} are from another version: rebuild with `faq build`")
+    if manifest.get("version") != MODEL_VERSION or manifest.get("entries") != entries:
+        raise RerankError(f"the rerank files in {folder} are from another version or build: rebuild with `faq build`")
     for name, expected in manifest.get("files", {}).items():
         path = folder / name
         if not path.exists() or _sha256(path) != expected:
+            raise RerankError(f"rerank file {path} is missing or damaged: rebuild with `faq build`")
+    for name, size in manifest.get("arrays", {}).items():
+        path = folder / name
+        if not path.exists() or path.stat().st_size != size:
             raise RerankError(f"rerank file {path} is missing or damaged: rebuild with `faq build`")
     return manifest
 

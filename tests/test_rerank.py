@@ -21,7 +21,9 @@ def test_the_build_stores_a_versioned_model_with_its_feature_spec_and_hashes(bui
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     assert manifest["model"] is True and manifest["features"] == list(FEATURES) == model["features"]
-    assert {"model.txt", "verdict.txt", "model.json", "sentence_vectors.npy", "memory_vectors.npy"} <= set(manifest["files"])
+    assert {"model.txt", "verdict.txt", "model.json", "memory_vectors.npy"} <= set(manifest["files"])
+    assert {"rows.jsonl", "sentence_vectors.npy", "key_start.npy"} <= set(manifest["arrays"])  # sizes: checked unread
+    assert manifest["entries"] == len(searcher.index.entries)
     assert searcher.reranker.model is not None and "lightgbm" in model["info"]["library"]
     assert model["info"]["cv"]["grouped_by"] == "target entry"
     assert 0 < model["abstain_at"] <= 1 and 0 < model["partial_at"] <= 1 and model["verdicts"] == list(VERDICTS)
@@ -130,7 +132,8 @@ def test_english_search_keys_are_extra_vectors_of_their_chinese_entry(settings, 
     assert len(aliases) > 100 and len(searcher.index.vector_rows) == 2 * len(entries) + keys
     row = next(i for i, e in enumerate(entries) if aliases.of(e) and e.doc == "aliyun-sms-delivery-faq")
     data = searcher.reranker.data
-    assert row in set(data.key_rows.tolist()) and data.question_tokens[row] > set(data.tokenizer.tokens(entries[row].question))
+    assert data.key_start[row + 1] - data.key_start[row] == len(aliases.of(entries[row]))
+    assert data.row(row).question_tokens > set(data.tokenizer.tokens(entries[row].question))
     result = searcher.search(aliases.of(entries[row])[0])
     assert result.hits[0].entry.group == entries[row].group
 
