@@ -15,6 +15,7 @@ from assistant.entry import FaqEntry, Source
 from assistant.stores import NO_FILTER, Filter, Store
 from assistant.index import IndexCorruptError, load_build
 from assistant.stores.embedded import IVF_FILE, VECTORS_FILE, EmbeddedStore, _top
+from assistant.stores import embedded_build
 from assistant.stores.embedded_build import PQ_RESCORED, ivf_nprobe, pq_subquantizers, write_store_files
 from assistant.stores.vector_file import VectorFile, VectorFileError
 from assistant.tokenize import Tokenizer
@@ -205,15 +206,18 @@ def test_the_inverted_file_re_scored_exactly_gives_the_exact_top_k(tmp_path):
         assert np.allclose(found.scores, best[found.rows], atol=1e-6)
 
 
-def test_above_the_vector_threshold_the_inverted_file_is_product_quantized_and_re_scored_to_the_exact_top_k(tmp_path):
+def test_above_the_vector_threshold_the_inverted_file_is_product_quantized_and_re_scored_to_the_exact_top_k(
+        tmp_path, monkeypatch):
     """Forced product quantization on a small corpus: the manifest names the kind and its parameters, the
     file holds those codes, and the rows and scores returned are the exact ones."""
+    monkeypatch.setattr(embedded_build, "PQ_PROPOSED_MIN", 300)  # a third of this store's vectors
     entries = _entries(300)  # 500 entries, 1,000 vectors
     store, vectors, rows = _write(tmp_path, entries, approximate_above=100, seed=5, compressed_above=999)
     dense_index = store.manifest["dense_index"]
     assert dense_index["kind"] == "ivf-pq" and dense_index["compressed_above"] == 999
     assert dense_index["subquantizers"] == pq_subquantizers(DIM) and dense_index["bits"] == 8
-    assert dense_index["rescored"] == PQ_RESCORED and dense_index["nprobe"] == dense_index["cells"] > 1
+    assert (dense_index["rescored"], dense_index["proposed_min"]) == (PQ_RESCORED, 300)
+    assert dense_index["nprobe"] == dense_index["cells"] > 1
     ivf = faiss.read_index(str(tmp_path / IVF_FILE))
     assert type(ivf).__name__ == "IndexIVFPQ" and ivf.ntotal == len(vectors)
     assert (ivf.pq.M, ivf.pq.nbits, ivf.metric_type) == (dense_index["subquantizers"], 8, faiss.METRIC_INNER_PRODUCT)

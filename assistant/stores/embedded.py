@@ -4,7 +4,8 @@ Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a
 attributes (vendor, doc, group) are small integer arrays. The exact vectors stay on disk too (vectors.npy,
 rows read on demand): below `APPROXIMATE_ABOVE` entries they are loaded into an exact FAISS index; above,
 an inverted file (8-bit codes, or product-quantized codes above `COMPRESSED_ABOVE` vectors: the kind the
-manifest names) proposes a multiple of the vectors wanted and those are re-scored exactly from the file.
+manifest names) proposes a multiple of the vectors wanted (product-quantized: at least a fixed number) and
+those are re-scored exactly from the file.
 bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
@@ -88,6 +89,7 @@ class EmbeddedStore:
         approximate = dense_index["kind"] != "flat"
         self._nprobe = int(dense_index["nprobe"]) if approximate else 0
         self._rescored = int(dense_index.get("rescored", 1))
+        self._proposed_min = int(dense_index.get("proposed_min", 0))
         if approximate:
             # the codes stay in the file's pages (mapped read-only), not copied into the process's heap
             self._searched = faiss.read_index(str(path / IVF_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
@@ -188,7 +190,8 @@ class EmbeddedStore:
         elif self._nprobe:
             params = self._search_params(None, wanted)
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        _, positions = self._searched.search(query, wanted * self._rescored, params=params)
+        proposed = min(self.vectors.ntotal, max(wanted * self._rescored, self._proposed_min))
+        _, positions = self._searched.search(query, proposed, params=params)
         positions = positions[0][positions[0] >= 0]
         scores = self._inner_products(vector, positions)  # exact, and the very sums `dense_scores` makes
         rows = np.asarray(self.vector_rows)[positions].astype(np.int64)
