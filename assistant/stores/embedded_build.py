@@ -12,8 +12,8 @@ then compared exactly (recall@10 ≥ 0.998 at 60k with 8 of 979 cells probed, 0.
 The inverted file holds 8-bit scalar-quantized codes (a quarter of the float32 vectors' memory) up to
 COMPRESSED_ABOVE vectors; it proposes twice the vectors a search wants, which the store re-scores exactly from
 the vector file (vectors.npy), so the order it returns is the exact one among what the cells held.
-Above COMPRESSED_ABOVE vectors the 8-bit codes alone would not fit the memory budget (1M entries ≈ 10M vectors:
-3.9 GB of codes, and every page a query touches counts in its resident set), so the inverted file holds product-
+Above COMPRESSED_ABOVE vectors the 8-bit codes alone would not fit the memory budget (1M entries ≈ 14M vectors:
+5.4 GB of codes, and every page a query touches counts in its resident set), so the inverted file holds product-
 quantized codes instead (PQ_BYTES bytes a vector, a sixth of the 8-bit codes), which rank coarser: it proposes
 PQ_RESCORED times the vectors wanted and at least PQ_PROPOSED_MIN, re-scored exactly the same way.
 Measured at 1M-entry density (12 real entries × 3,246 jittered copies, 550k vectors, a tenth of the cells
@@ -48,7 +48,7 @@ QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
 RESCORED = 2  # the inverted file proposes this many times the vectors wanted; the vector file re-scores them
 # Product quantization above this many vectors: 3M vectors of 8-bit codes are 1.15 GB, the most that leaves
 # room in the 3 GB budget for the embedding model, the row arrays and the pages of vectors read. 100k entries
-# (≈ 1.4M vectors) keep the 8-bit codes and their recall; 1M entries (≈ 10M vectors) switch.
+# (≈ 1.4M vectors) keep the 8-bit codes and their recall; 1M entries (≈ 14M vectors) switch.
 COMPRESSED_ABOVE = 3_000_000  # vectors
 PQ_BYTES = 64  # sub-quantizers of 8 bits each (384 dims: 6 a sub-quantizer)
 PQ_RESCORED = 8
