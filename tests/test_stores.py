@@ -1,6 +1,6 @@
 """The embedded store behind the store protocol: lazy entries, integer groups, filters applied inside the
-store, exact below the size threshold and an inverted file of 8-bit codes above it, re-scored exactly from
-the vector file. A small store written by the build's own writers."""
+store, exact below the size threshold and an inverted file above it (8-bit codes, product-quantized above a
+vector count), re-scored exactly from the vector file. A small store written by the build's own writers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from assistant.entry import FaqEntry, Source
 from assistant.stores import NO_FILTER, Filter, Store
 from assistant.index import IndexCorruptError, load_build
 from assistant.stores.embedded import IVF_FILE, VECTORS_FILE, EmbeddedStore, _top
-from assistant.stores.embedded_build import ivf_nprobe, write_store_files
+from assistant.stores import embedded_build
+from assistant.stores.embedded_build import PQ_RESCORED, ivf_nprobe, pq_subquantizers, write_store_files
 from assistant.stores.vector_file import VectorFile, VectorFileError
 from assistant.tokenize import Tokenizer
 
@@ -40,14 +41,17 @@ def _entries(count: int) -> list[FaqEntry]:
     return sorted(entries, key=lambda e: [d for ds in DOCS.values() for d in ds].index(e.doc))
 
 
-def _write(folder, entries, approximate_above=10_000, seed=0):
+def _write(folder, entries, approximate_above=10_000, seed=0, compressed_above=None):
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(2 * len(entries), DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = np.repeat(np.arange(len(entries)), 2)
     tokenizer = Tokenizer(TOPICS, folder / "jieba")
     tokens = [tokenizer.tokens(f"{e.question}\n{e.answer}") for e in entries]
-    info = write_store_files(folder, entries, vectors, rows, tokens, {"aliyun": ["阿里"]}, approximate_above=approximate_above)
+    thresholds = {"approximate_above": approximate_above}
+    if compressed_above is not None:
+        thresholds["compressed_above"] = compressed_above
+    info = write_store_files(folder, entries, vectors, rows, tokens, {"aliyun": ["阿里"]}, **thresholds)
     np.save(folder / "offtopic.npy", vectors[:3])
     manifest = {"build_id": "test", "embedder": {"id": "x", "spec": "x", "dim": DIM}, **info}
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -202,6 +206,40 @@ def test_the_inverted_file_re_scored_exactly_gives_the_exact_top_k(tmp_path):
         assert np.allclose(found.scores, best[found.rows], atol=1e-6)
 
 
+def test_above_the_vector_threshold_the_inverted_file_is_product_quantized_and_re_scored_to_the_exact_top_k(
+        tmp_path, monkeypatch):
+    """Forced product quantization on a small corpus: the manifest names the kind and its parameters, the
+    file holds those codes, and the rows and scores returned are the exact ones."""
+    monkeypatch.setattr(embedded_build, "PQ_PROPOSED_MIN", 300)  # a third of this store's vectors
+    entries = _entries(300)  # 500 entries, 1,000 vectors
+    store, vectors, rows = _write(tmp_path, entries, approximate_above=100, seed=5, compressed_above=999)
+    dense_index = store.manifest["dense_index"]
+    assert dense_index["kind"] == "ivf-pq" and dense_index["compressed_above"] == 999
+    assert dense_index["subquantizers"] == pq_subquantizers(DIM) and dense_index["bits"] == 8
+    assert (dense_index["rescored"], dense_index["proposed_min"]) == (PQ_RESCORED, 300)
+    assert dense_index["nprobe"] == dense_index["cells"] > 1
+    ivf = faiss.read_index(str(tmp_path / IVF_FILE))
+    assert type(ivf).__name__ == "IndexIVFPQ" and ivf.ntotal == len(vectors)
+    assert (ivf.pq.M, ivf.pq.nbits, ivf.metric_type) == (dense_index["subquantizers"], 8, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.2, size=DIM).astype(np.float32)
+        query /= np.linalg.norm(query)
+        best = _exact_best(vectors, rows, query, len(entries))
+        found = store.dense(query, 10)
+        assert found.rows.tolist() == np.lexsort((np.arange(len(best)), -best))[:10].tolist()
+        assert np.allclose(found.scores, best[found.rows], atol=1e-6)
+
+
+def test_up_to_the_vector_threshold_the_inverted_file_keeps_8_bit_codes(tmp_path):
+    store, vectors, _ = _write(tmp_path, _entries(300), approximate_above=100, seed=5, compressed_above=1000)
+    assert store.manifest["dense_index"]["kind"] == "ivf-sq8" and len(vectors) == 1000
+
+
+def test_pq_sub_quantizers_divide_the_dimension():
+    assert pq_subquantizers(384) == 64 and pq_subquantizers(32) == 32 and pq_subquantizers(100) == 50
+
+
 def test_equal_scores_are_cut_by_lowest_row():
     rows = np.array([50, 7, 30, 2, 9, 41], dtype=np.int64)
     scores = np.array([1.0, 0.5, 1.0, 1.0, 2.0, 1.0], dtype=np.float32)
@@ -209,7 +247,8 @@ def test_equal_scores_are_cut_by_lowest_row():
     assert _top(rows[::-1].copy(), scores[::-1].copy(), 3, positive=False).rows.tolist() == [9, 2, 30]
 
 
-def test_a_build_of_the_previous_schema_asks_for_a_rebuild(built, tmp_path):
+@pytest.mark.parametrize("change", [{"schema": 3}, {"dense_index": {"kind": "hnsw"}}], ids=["schema", "dense kind"])
+def test_a_build_of_another_version_asks_for_a_rebuild(built, tmp_path, change):
     import shutil
 
     from assistant.index import current_build
@@ -217,6 +256,6 @@ def test_a_build_of_the_previous_schema_asks_for_a_rebuild(built, tmp_path):
     old = tmp_path / "old-build"
     shutil.copytree(current_build(built.index_dir), old)
     manifest = json.loads((old / "manifest.json").read_text(encoding="utf-8"))
-    (old / "manifest.json").write_text(json.dumps({**manifest, "schema": 2}), encoding="utf-8")
+    (old / "manifest.json").write_text(json.dumps({**manifest, **change}), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="run `faq build`"):
         load_build(old, built)

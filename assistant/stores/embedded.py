@@ -3,8 +3,10 @@
 Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a sorted array); the row
 attributes (vendor, doc, group) are small integer arrays. The exact vectors stay on disk too (vectors.npy,
 rows read on demand): below `APPROXIMATE_ABOVE` entries they are loaded into an exact FAISS index; above,
-an inverted file of 8-bit codes proposes twice the vectors wanted and those are re-scored exactly from the
-file. bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
+an inverted file (8-bit codes, or product-quantized codes above `COMPRESSED_ABOVE` vectors: the kind the
+manifest names) proposes a multiple of the vectors wanted (product-quantized: at least a fixed number) and
+those are re-scored exactly from the file.
+bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from assistant.tokenize import Tokenizer
 
 BM25_TOKENS_FILE = "bm25_tokens.jsonl"  # the token lists bm25s indexed, one entry a line
 VECTORS_FILE = "vectors.npy"  # every vector, float32, row-major, in entry order
-IVF_FILE = "vectors.ivfsq.faiss"  # above the size threshold: an inverted file (8-bit codes) over those vectors
+IVF_FILE = "vectors.ivf.faiss"  # above the size threshold: an inverted file (8-bit or PQ codes) over those vectors
+DENSE_KINDS = ("flat", "ivf-sq8", "ivf-pq")  # the manifest's dense_index.kind: exact, or an inverted file
 ENTRY_FILES = ("entries.jsonl", "entry_offsets.npy", "entry_ids.npy", "entry_id_rows.npy")
 ROW_FILES = ("row_vendor.npy", "row_doc.npy", "row_group.npy", "group_order.npy", "group_start.npy",
              "vector_rows.npy", "vector_start.npy", "sample_rows.npy", "identifiers.json", "identifier_rows.npy",
@@ -82,10 +85,12 @@ class EmbeddedStore:
         self._sample_rows = np.load(path / "sample_rows.npy", allow_pickle=False)
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
         self.vectors = VectorFile(path / VECTORS_FILE)
-        dense_index = manifest.get("dense_index", {})
-        self._nprobe = int(dense_index.get("nprobe", 0))
+        dense_index = manifest["dense_index"]  # its kind checked with the manifest (assistant/index.py)
+        approximate = dense_index["kind"] != "flat"
+        self._nprobe = int(dense_index["nprobe"]) if approximate else 0
         self._rescored = int(dense_index.get("rescored", 1))
-        if self._nprobe:
+        self._proposed_min = int(dense_index.get("proposed_min", 0))
+        if approximate:
             # the codes stay in the file's pages (mapped read-only), not copied into the process's heap
             self._searched = faiss.read_index(str(path / IVF_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         else:
@@ -185,7 +190,8 @@ class EmbeddedStore:
         elif self._nprobe:
             params = self._search_params(None, wanted)
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        _, positions = self._searched.search(query, wanted * self._rescored, params=params)
+        proposed = min(self.vectors.ntotal, max(wanted * self._rescored, self._proposed_min))
+        _, positions = self._searched.search(query, proposed, params=params)
         positions = positions[0][positions[0] >= 0]
         scores = self._inner_products(vector, positions)  # exact, and the very sums `dense_scores` makes
         rows = np.asarray(self.vector_rows)[positions].astype(np.int64)

@@ -9,9 +9,18 @@ IVF rather than HNSW: FAQ corpora hold many near-duplicate entries (the same que
 products and vendors); HNSW's graph loses among such near-ties (recall@10 0.55 at 100k replicated entries
 with efSearch 128, 0.95 only at efSearch 1024 and 17 ms), while near-duplicates share an IVF cell and are
 then compared exactly (recall@10 ≥ 0.998 at 60k with 8 of 979 cells probed, 0.13 ms).
-The inverted file holds 8-bit scalar-quantized codes (a quarter of the float32 vectors' memory); it proposes
-twice the vectors a search wants, which the store re-scores exactly from the vector file (vectors.npy), so
-the order it returns is the exact one among what the cells held.
+The inverted file holds 8-bit scalar-quantized codes (a quarter of the float32 vectors' memory) up to
+COMPRESSED_ABOVE vectors; it proposes twice the vectors a search wants, which the store re-scores exactly from
+the vector file (vectors.npy), so the order it returns is the exact one among what the cells held.
+Above COMPRESSED_ABOVE vectors the 8-bit codes alone would not fit the memory budget (1M entries ≈ 14M vectors:
+5.4 GB of codes, and every page a query touches counts in its resident set), so the inverted file holds product-
+quantized codes instead (PQ_BYTES bytes a vector, a sixth of the 8-bit codes), which rank coarser: it proposes
+PQ_RESCORED times the vectors wanted and at least PQ_PROPOSED_MIN, re-scored exactly the same way.
+Measured at 1M-entry density (12 real entries × 3,246 jittered copies, 550k vectors, a tenth of the cells
+probed), recall@10 of the entries after re-scoring, by proposals (k = 10 asks for 28 vectors):
+48 sub-quantizers 0.71 at 224 proposals, 0.84 at 448; 64 sub-quantizers 0.83 at 224, 0.94 at 448 (and on
+8 entries' copies: 0.96 at 448, 0.991 at 1,024, 1.0 at 2,048). The copies differ by isotropic noise that the
+codes cannot tell apart, so the exact re-scoring does the ranking: the floor of proposals is what recalls.
 """
 
 from __future__ import annotations
@@ -37,14 +46,22 @@ NPROBE_MIN, CELLS_PER_PROBE = 32, 40  # cells searched per query: max(32, cells 
 SAMPLE_SIZE = 4096  # entries the dense statistics (spread, z-score) are taken over
 QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
 RESCORED = 2  # the inverted file proposes this many times the vectors wanted; the vector file re-scores them
+# Product quantization above this many vectors: 3M vectors of 8-bit codes are 1.15 GB, the most that leaves
+# room in the 3 GB budget for the embedding model, the row arrays and the pages of vectors read. 100k entries
+# (≈ 1.4M vectors) keep the 8-bit codes and their recall; 1M entries (≈ 14M vectors) switch.
+COMPRESSED_ABOVE = 3_000_000  # vectors
+PQ_BYTES = 64  # sub-quantizers of 8 bits each (384 dims: 6 a sub-quantizer)
+PQ_RESCORED = 8
+PQ_PROPOSED_MIN = 2048  # vectors: what a channel's top 100 proposes anyway (208 × 8 = 1,664), rounded up
 
 
 def write_store_files(folder: Path, entries: list[FaqEntry], vectors: np.ndarray, vector_rows: np.ndarray,
-                      corpus_tokens: list[list[str]], aliases: dict[str, list[str]], approximate_above: int = APPROXIMATE_ABOVE) -> dict:
+                      corpus_tokens: list[list[str]], aliases: dict[str, list[str]], approximate_above: int = APPROXIMATE_ABOVE,
+                      compressed_above: int = COMPRESSED_ABOVE) -> dict:
     """Everything the embedded store reads, for `entries` (vectors in entry order, BM25 tokens per entry);
     returns the manifest's fields (vendors, docs, doc_rows, vendor_names, dense_index, vocabulary size)."""
     vocabulary = write_bm25(folder, corpus_tokens)
-    dense_index = write_dense_index(folder, vectors, len(entries), approximate_above)
+    dense_index = write_dense_index(folder, vectors, len(entries), approximate_above, compressed_above=compressed_above)
     write_entry_files(folder, entries)
     info = write_row_files(folder, entries, vector_rows, aliases)
     return {**info, "dense_index": dense_index, "vocabulary": vocabulary}
@@ -63,18 +80,26 @@ def write_bm25(folder: Path, corpus_tokens: list[list[str]]) -> int:
 
 
 def write_dense_index(folder: Path, vectors: np.ndarray | Iterable[np.ndarray], entries: int,
-                      approximate_above: int = APPROXIMATE_ABOVE, shape: tuple[int, int] | None = None) -> dict:
-    """The exact vectors (vectors.npy) and, above the size threshold, the inverted file over them; `vectors`
-    may come in blocks of a matrix of `shape` (a large synthetic corpus is never held twice). Returns what
-    the manifest records."""
+                      approximate_above: int = APPROXIMATE_ABOVE, shape: tuple[int, int] | None = None,
+                      compressed_above: int = COMPRESSED_ABOVE) -> dict:
+    """The exact vectors (vectors.npy) and, above the size threshold, the inverted file over them (8-bit codes,
+    or product-quantized above `compressed_above` vectors); `vectors` may come in blocks of a matrix of `shape`
+    (a large synthetic corpus is never held twice). Returns what the manifest records."""
     blocks = [vectors] if isinstance(vectors, np.ndarray) else vectors
     count, dim = vectors.shape if isinstance(vectors, np.ndarray) else shape
     if entries <= approximate_above:
         write_vector_file(folder / VECTORS_FILE, blocks, count, dim)
         return {"kind": "flat", "approximate_above": approximate_above}
     cells = ivf_cells(entries)
-    ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, cells, faiss.ScalarQuantizer.QT_8bit,
-                                        faiss.METRIC_INNER_PRODUCT)
+    if count > compressed_above:
+        codes = pq_subquantizers(dim)
+        ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, cells, codes, 8, faiss.METRIC_INNER_PRODUCT)
+        kind = {"kind": "ivf-pq", "subquantizers": codes, "bits": 8, "rescored": PQ_RESCORED,
+                "proposed_min": PQ_PROPOSED_MIN}
+    else:
+        ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, cells, faiss.ScalarQuantizer.QT_8bit,
+                                            faiss.METRIC_INNER_PRODUCT)
+        kind = {"kind": "ivf-sq8", "rescored": RESCORED}
     training = min(cells * TRAINING_PER_CELL, TRAINING_MAX)
     pending: list[np.ndarray] = []  # the first blocks, until they hold the training sample
 
@@ -95,8 +120,14 @@ def write_dense_index(folder: Path, vectors: np.ndarray | Iterable[np.ndarray], 
     if not ivf.is_trained:
         _train_and_add(ivf, pending, training)
     faiss.write_index(ivf, str(folder / IVF_FILE))
-    return {"kind": "ivf-sq8", "approximate_above": approximate_above, "cells": cells, "nprobe": ivf_nprobe(cells),
-            "training": min(training, count), "rescored": RESCORED}
+    return {**kind, "approximate_above": approximate_above, "compressed_above": compressed_above, "cells": cells,
+            "nprobe": ivf_nprobe(cells), "training": min(training, count)}
+
+
+def pq_subquantizers(dim: int) -> int:
+    """Sub-quantizers of the product quantizer: PQ_BYTES when they divide `dim` (384 dims: 64 of 6), else the
+    most that divide it without exceeding PQ_BYTES."""
+    return max(m for m in range(1, min(PQ_BYTES, dim) + 1) if dim % m == 0)
 
 
 def ivf_cells(entries: int) -> int:
