@@ -5,7 +5,7 @@ own edition group (ids and groups suffixed), keeps its vendor and document (so f
 its vectors jittered (Gaussian noise, renormalised: a copy's cosine to its original ≈ 0.95) and is indexed
 again by BM25 (document frequencies grow with the copies). The store is built into a temporary directory the
 way `faq build` writes one (exact or an inverted file by size), its rerank folder too (`replicate_rerank`: each
-copy's evidence that of its real entry, its answer-sentence and search-key vectors jittered, the real build's
+copy's evidence that of its real entry, its answer-sentence vectors jittered, the real build's
 trained model copied). A child process then opens the store and its reranker and searches as a server does, rerank
 stage included, so startup time, peak RSS and the search figures are those of a fresh server; it times the bare query
 embedding and the warm search in the same loop. Recall@10 compares the store's dense top-10 entries with exact search over the same vectors.
@@ -136,7 +136,8 @@ def _jittered(real_vectors: np.ndarray, positions: np.ndarray, jittered: np.ndar
 def replicate_rerank(real, folder: Path, source: np.ndarray, copy: np.ndarray, aliases: Aliases, rng) -> None:
     """The synthetic build's rerank folder as a build writes it: each row's evidence and field tokens those of
     the real row it copies (field BM25 models and document frequencies over all N rows), its answer-sentence
-    and search-key vectors jittered as its store vectors are; the real build's trained model and memory copied."""
+    vectors jittered as its store vectors are (its search keys' are the store's); the real build's trained model
+    and memory copied."""
     from assistant.rerank_build import (
         DECISIVE_FILE, write_document_frequencies, write_fields, write_items, write_manifest, write_row_lines,
     )
@@ -151,11 +152,10 @@ def replicate_rerank(real, folder: Path, source: np.ndarray, copy: np.ndarray, a
     write_row_lines(folder, (lines[s] for s in source))
     write_document_frequencies(folder, [set(q) | set(a) for q, a in zip(questions, answers)],
                                np.bincount(source, minlength=len(entries)))
-    for kind in ("sentence", "key"):
-        real_vectors = np.load(real_folder / f"{kind}_vectors.npy", allow_pickle=False)
-        item_rows, positions = _item_positions(np.diff(np.load(real_folder / f"{kind}_start.npy")), source)
-        write_items(folder, kind, _jittered(real_vectors, positions, copy[item_rows] > 0, rng),
-                    np.bincount(item_rows, minlength=len(source)), real_vectors.shape[1])
+    real_vectors = np.load(real_folder / "sentence_vectors.npy", allow_pickle=False)
+    item_rows, positions = _item_positions(np.diff(np.load(real_folder / "sentence_start.npy")), source)
+    write_items(folder, "sentence", _jittered(real_vectors, positions, copy[item_rows] > 0, rng),
+                np.bincount(item_rows, minlength=len(source)), real_vectors.shape[1])
     for name in (DECISIVE_FILE, "model.json", "model.txt", "verdict.txt", "memory.json", "memory_vectors.npy"):
         shutil.copyfile(real_folder / name, folder / name)
     write_manifest(folder, has_model=True)

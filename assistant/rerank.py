@@ -11,8 +11,8 @@ with an uncovered ask is flagged partial. The model and its inputs live in the b
 
 Everything per entry is computed when the build is written (assistant/rerank_build.py); loading maps the
 folder's arrays and reads nothing per entry, and a query reads its candidates' rows only: their evidence
-(one JSON line per row at a recorded offset), their field BM25 postings, their question, answer-sentence and
-search-key vectors.
+(one JSON line per row at a recorded offset), their field BM25 postings, their answer-sentence vectors, and
+their question and search-key vectors from the store (a build holds each vector once).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from assistant.query_analysis import AnalysedQuery
 from assistant.stores.vector_file import VectorFile
 from assistant.tokenize import excluded_identifiers, normalize
 
-MODEL_VERSION = 6  # 6: per-row evidence, field BM25 models and item offsets written at build time
+MODEL_VERSION = 7  # 6: per-row evidence, field BM25 models and item offsets written at build time;
+                   # 7: search-key vectors read from the store's vectors, not stored twice
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -57,8 +58,11 @@ BM25_PARTS = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.n
 # read for candidate rows only (their sizes in the manifest, checked at load: hashing them would be linear).
 FILES = ("document_frequencies.json", "memory.json", "memory_vectors.npy", "model.json", "model.txt", "verdict.txt",
          *(f"bm25_{field}.{part}" for field in FIELDS for part in BM25_PARTS[3:]))
-ROW_ARRAYS = ("rows.jsonl", "row_offsets.npy", "sentence_vectors.npy", "sentence_start.npy", "key_vectors.npy",
-              "key_start.npy", *(f"bm25_{field}.{part}" for field in FIELDS for part in BM25_PARTS[:3]))
+ROW_ARRAYS = ("rows.jsonl", "row_offsets.npy", "sentence_vectors.npy", "sentence_start.npy",
+              *(f"bm25_{field}.{part}" for field in FIELDS for part in BM25_PARTS[:3]))
+# A row's vectors in the store: its question, its question with the answer, then its search keys
+# (assistant.index.embedding_texts); the reranker reads the question's and the keys'.
+KEYS_FROM = 2
 ROWS_CACHED = 8192  # parsed row evidence kept: a search reads its candidates' rows several times
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
@@ -217,7 +221,7 @@ class RerankData:
         self.tokenizer = index.tokenizer
         self.glossary = glossary
         self.decisive = decisive
-        self.question_vectors = QuestionVectors(index)
+        self.row_vectors = RowVectors(index)
         self._store = index.store
         self._vendors = list(index.store.vendors)
         n = len(index.entries)
@@ -227,10 +231,8 @@ class RerankData:
         # Search keys (corpus/aliases.tsv) count as the entry's question.
         # Item vectors are read with pread, as the store's (mapped, the pages around each read would stay resident).
         self.sentence_vectors = VectorFile(folder / "sentence_vectors.npy")
-        self.key_vectors = VectorFile(folder / "key_vectors.npy")
-        self.sentence_start, self.key_start = mapped("sentence_start.npy"), mapped("key_start.npy")
-        for name, starts, items in (("row", self._row_offsets, None), ("sentence", self.sentence_start, self.sentence_vectors),
-                                    ("key", self.key_start, self.key_vectors)):
+        self.sentence_start = mapped("sentence_start.npy")
+        for name, starts, items in (("row", self._row_offsets, None), ("sentence", self.sentence_start, self.sentence_vectors)):
             if len(starts) != n + 1 or (items is not None and int(starts[-1]) != items.ntotal):
                 raise RerankError(f"the rerank {name} offsets do not match the build's {n} entries: rebuild with `faq build`")
         self.bm25_question, self.bm25_answer = (_load_bm25(folder, field) for field in FIELDS)
@@ -242,7 +244,7 @@ class RerankData:
         self._rows_file = open(folder / "rows.jsonl", "rb")
         self.row = lru_cache(maxsize=ROWS_CACHED)(self._read_row)
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
-        self.memory = Memory.empty(self.question_vectors.dim)
+        self.memory = Memory.empty(self.row_vectors.dim)
 
     def _read_row(self, row: int) -> RowEvidence:
         start, end = int(self._row_offsets[row]), int(self._row_offsets[row + 1])
@@ -266,20 +268,21 @@ class RerankData:
 
     def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's cosine to its question, or to one of its search keys when higher."""
-        best = cosines(self.question_vectors[rows], vector)
-        return _best_per_row(best, rows, self.key_start, self.key_vectors, vector)
+        first, last = self.row_vectors.spans(rows)
+        best = cosines(self.row_vectors.vectors.reconstruct_batch(first), vector)
+        return _best_per_row(best, first + KEYS_FROM, last, self.row_vectors.vectors, vector)
 
     def dense_sentence(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's best cosine to one of its answer sentences (0 when none is positive)."""
-        return _best_per_row(np.zeros(len(rows)), rows, self.sentence_start, self.sentence_vectors, vector)
+        first = np.asarray(self.sentence_start[rows], dtype=np.int64)
+        last = np.asarray(self.sentence_start[rows + 1], dtype=np.int64)
+        return _best_per_row(np.zeros(len(rows)), first, last, self.sentence_vectors, vector)
 
 
-def _best_per_row(best: np.ndarray, rows: np.ndarray, starts: np.ndarray, items: VectorFile,
-                  vector: np.ndarray) -> np.ndarray:
+def _best_per_row(best: np.ndarray, first: np.ndarray, last: np.ndarray, items, vector: np.ndarray) -> np.ndarray:
     """`best` raised, row by row, to the best cosine of that row's items (answer sentences, search keys:
-    `items[starts[r]:starts[r + 1]]` are row r's), reading those rows' items only."""
-    first, last = np.asarray(starts[rows], dtype=np.int64), np.asarray(starts[rows + 1], dtype=np.int64)
-    counts = last - first
+    `items[first[i]:last[i]]` are the i-th row's), reading those rows' items only."""
+    counts = np.maximum(last - first, 0)
     if not counts.sum():
         return best
     owner = np.repeat(np.arange(len(rows)), counts)
@@ -295,18 +298,20 @@ def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return (np.asarray(vectors, dtype=np.float64) * np.asarray(vector, dtype=np.float64)).sum(axis=1)
 
 
-class QuestionVectors:
-    """Each entry's question-only vector (the first vector the build stored for its row), read for the rows
-    asked only: `question_vectors[rows]` is a (len(rows), dim) array."""
+class RowVectors:
+    """Where each entry row's vectors lie in the store's vectors (its question's first, its search keys' from
+    KEYS_FROM on), read for the rows asked only."""
 
     def __init__(self, index) -> None:
-        self._vectors = index.vectors  # faiss-like: d, reconstruct_batch(positions)
+        self.vectors = index.vectors  # faiss-like: d, reconstruct_batch(positions)
         self._vector_rows = index.vector_rows  # entry row of each vector, ascending (the build stores them so)
         self.dim = int(index.vectors.d)
 
-    def __getitem__(self, rows) -> np.ndarray:
-        first = np.searchsorted(self._vector_rows, np.asarray(rows, dtype=np.int64), side="left")
-        return self._vectors.reconstruct_batch(first)
+    def spans(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """The first and one-past-the-last vector position of each row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return (np.searchsorted(self._vector_rows, rows, side="left").astype(np.int64),
+                np.searchsorted(self._vector_rows, rows, side="right").astype(np.int64))
 
 
 def bm25_names(field: str) -> dict[str, str]:

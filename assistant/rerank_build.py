@@ -1,5 +1,6 @@
-"""The rerank folder of a build: each entry's evidence, field BM25 models, answer-sentence and search-key
-vectors (all per row, read for candidate rows only when serving), and the model learned on the tuning split.
+"""The rerank folder of a build: each entry's evidence, field BM25 models, answer-sentence vectors (all per
+row, read for candidate rows only when serving; the search keys' vectors are the store's), and the model
+learned on the tuning split.
 
 Training (LightGBM gradient-boosted trees, binary objective: "does this candidate answer the query") reads the labelled queries' "tune" split only; the
 abstention and partial thresholds are set on out-of-fold probabilities (GroupKFold by target entry),
@@ -69,7 +70,7 @@ def row_evidence(entry: FaqEntry, question_tokens: list[str], answer_tokens: lis
 
 def write_inputs(folder: Path, entries: list[FaqEntry], aliases: Aliases, tokenizer: Tokenizer, embed,
                  decisive_path: Path) -> int:
-    """Each entry's evidence, field BM25 models, answer-sentence and search-key vectors; `embed(texts)`
+    """Each entry's evidence, field BM25 models, answer-sentence vectors; `embed(texts)`
     returns passage vectors. Returns the count of answer sentences."""
     folder.mkdir(parents=True, exist_ok=True)
     if decisive_path.exists():
@@ -83,9 +84,8 @@ def write_inputs(folder: Path, entries: list[FaqEntry], aliases: Aliases, tokeni
     write_rows(folder, (row_evidence(e, q, a, decisive) for e, q, a in zip(entries, questions, answers)))
     write_document_frequencies(folder, [set(q) | set(a) for q, a in zip(questions, answers)])
     sentences = [answer_sentences(e) for e in entries]
-    for kind, items in (("key", [list(aliases.of(e)) for e in entries]), ("sentence", sentences)):
-        vectors = _embedded(embed, [text for row in items for text in row])
-        write_items(folder, kind, [vectors], [len(row) for row in items], vectors.shape[1])
+    vectors = _embedded(embed, [text for row in sentences for text in row])
+    write_items(folder, "sentence", [vectors], [len(row) for row in sentences], vectors.shape[1])
     return sum(len(row) for row in sentences)
 
 

@@ -22,7 +22,7 @@ def test_the_build_stores_a_versioned_model_with_its_feature_spec_and_hashes(bui
     model = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     assert manifest["model"] is True and manifest["features"] == list(FEATURES) == model["features"]
     assert {"model.txt", "verdict.txt", "model.json", "memory_vectors.npy"} <= set(manifest["files"])
-    assert {"rows.jsonl", "sentence_vectors.npy", "key_start.npy"} <= set(manifest["arrays"])  # sizes: checked unread
+    assert {"rows.jsonl", "sentence_vectors.npy", "sentence_start.npy"} <= set(manifest["arrays"])  # sizes: checked unread
     assert manifest["entries"] == len(searcher.index.entries)
     assert searcher.reranker.model is not None and "lightgbm" in model["info"]["library"]
     assert model["info"]["cv"]["grouped_by"] == "target entry"
@@ -132,7 +132,9 @@ def test_english_search_keys_are_extra_vectors_of_their_chinese_entry(settings, 
     assert len(aliases) > 100 and len(searcher.index.vector_rows) == 2 * len(entries) + keys
     row = next(i for i, e in enumerate(entries) if aliases.of(e) and e.doc == "aliyun-sms-delivery-faq")
     data = searcher.reranker.data
-    assert data.key_start[row + 1] - data.key_start[row] == len(aliases.of(entries[row]))
+    first, last = data.row_vectors.spans([row])
+    keys = searcher.index.vectors.reconstruct_n(int(first[0]) + 2, int(last[0] - first[0]) - 2)
+    assert len(keys) == len(aliases.of(entries[row]))
     assert data.row(row).question_tokens > set(data.tokenizer.tokens(entries[row].question))
     result = searcher.search(aliases.of(entries[row])[0])
     assert result.hits[0].entry.group == entries[row].group
@@ -226,13 +228,12 @@ def test_the_share_of_the_query_the_corpus_does_not_know_is_a_feature(searcher):
     assert 0 < share < 1 and count >= 1
 
 
-def test_question_vectors_are_read_for_the_rows_asked_only(searcher):
-    from assistant.rerank import QuestionVectors
+def test_question_and_search_key_vectors_are_read_from_the_store_for_the_rows_asked_only(searcher):
+    from assistant.rerank import KEYS_FROM, RowVectors, cosines
 
     index = searcher.index
     every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     rows = np.asarray(index.vector_rows)
-    first = {int(r): p for p, r in reversed(list(enumerate(rows.tolist())))}  # each row's first stored vector
     asked = []
     reconstruct = index.vectors.reconstruct_batch
 
@@ -243,8 +244,15 @@ def test_question_vectors_are_read_for_the_rows_asked_only(searcher):
             asked.append(np.asarray(positions).tolist())
             return reconstruct(positions)
 
-    questions = QuestionVectors(type("Source", (), {"vectors": Spy(), "vector_rows": index.vector_rows})())
-    wanted = [120, 3, 77]
-    assert np.array_equal(questions[wanted], every[[first[r] for r in wanted]])
-    assert asked == [[first[r] for r in wanted]] and questions.dim == index.vectors.d
-    assert isinstance(searcher.reranker.data.question_vectors, QuestionVectors)
+    data = searcher.reranker.data
+    data.row_vectors = RowVectors(type("Source", (), {"vectors": Spy(), "vector_rows": index.vector_rows})())
+    try:
+        wanted = np.array([120, 3, 77, int(np.flatnonzero(np.bincount(rows) > KEYS_FROM + 1)[0])])  # the last: keys
+        vector = every[5]
+        dense = data.dense_question(wanted, vector)
+    finally:
+        data.row_vectors = RowVectors(index)
+    own = [np.flatnonzero(rows == r) for r in wanted]
+    assert sorted(sum(asked, [])) == sorted(int(p) for positions in own for p in positions[[0, *range(KEYS_FROM, len(positions))]])
+    expected = [max(cosines(every[positions[[0, *range(KEYS_FROM, len(positions))]]], vector)) for positions in own]
+    assert np.allclose(dense, expected)

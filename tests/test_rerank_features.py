@@ -43,8 +43,15 @@ class PlainCorpus:
         self.question_ids = [corpus_identifiers([e.question]) for e in entries]
         self.entry_ids = [q | corpus_identifiers([e.answer]) for q, e in zip(self.question_ids, entries)]
         folder = searcher.index.path / FOLDER
-        self.items = {kind: (np.load(folder / f"{kind}_vectors.npy"), np.load(folder / f"{kind}_start.npy"))
-                      for kind in ("sentence", "key")}
+        index = searcher.index
+        every = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+        rows = np.asarray(index.vector_rows)
+        # a row's store vectors: its question, question + answer, then its search keys
+        self.questions = {int(r): every[np.flatnonzero(rows == r)[0]] for r in np.unique(rows)}
+        key_counts = np.maximum(np.bincount(rows, minlength=len(entries)) - 2, 0)
+        key_vectors = np.concatenate([every[np.flatnonzero(rows == r)[2:]] for r in range(len(entries))])
+        self.items = {"sentence": (np.load(folder / "sentence_vectors.npy"), np.load(folder / "sentence_start.npy")),
+                      "key": (key_vectors, np.concatenate([[0], np.cumsum(key_counts)]))}
 
     @staticmethod
     def _bm25(token_lists):
@@ -90,7 +97,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
 
     bm25_question, bm25_answer = bm25_of_every_entry(p.bm25_question), bm25_of_every_entry(p.bm25_answer)
     rows_all = sorted({r for c in candidates for r in c.rows})
-    question = {r: float(np.dot(d.question_vectors[[r]][0].astype(np.float64), vector.astype(np.float64)))
+    question = {r: float(np.dot(p.questions[r].astype(np.float64), vector.astype(np.float64)))
                 for r in rows_all}
     sentence_best = [p.best_item("sentence", r, vector, 0.0) for r in range(n)]
     question_best = {r: p.best_item("key", r, vector, question[r]) for r in rows_all}
