@@ -285,7 +285,7 @@ def _best_per_row(best: np.ndarray, first: np.ndarray, last: np.ndarray, items, 
     counts = np.maximum(last - first, 0)
     if not counts.sum():
         return best
-    owner = np.repeat(np.arange(len(rows)), counts)
+    owner = np.repeat(np.arange(len(first)), counts)
     positions = first[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
     np.maximum.at(best, owner, cosines(items.reconstruct_batch(positions), vector))
     return best
