@@ -46,10 +46,11 @@ NPROBE_MIN, CELLS_PER_PROBE = 32, 40  # cells searched per query: max(32, cells 
 SAMPLE_SIZE = 4096  # entries the dense statistics (spread, z-score) are taken over
 QUESTION_WEIGHT, TEXT_WEIGHT = 2.0, 1.0
 RESCORED = 2  # the inverted file proposes this many times the vectors wanted; the vector file re-scores them
-# Product quantization above this many vectors: 3M vectors of 8-bit codes are 1.15 GB, the most that leaves
-# room in the 3 GB budget for the embedding model, the row arrays and the pages of vectors read. 100k entries
-# (≈ 1.4M vectors) keep the 8-bit codes and their recall; 1M entries (≈ 14M vectors) switch.
-COMPRESSED_ABOVE = 3_000_000  # vectors
+# Product quantization above this many vectors. Every code page the searches touch stays in the resident set;
+# at 100k entries (1.4M vectors) the 8-bit codes' 552 MB of mapped pages alone put a server with the reranker
+# at 1.19 GB (the budget is 1 GB), while product-quantized codes are 100 MB. Below 1M vectors the 8-bit codes
+# (≤ 384 MB) keep their finer proposals.
+COMPRESSED_ABOVE = 1_000_000  # vectors
 PQ_BYTES = 64  # sub-quantizers of 8 bits each (384 dims: 6 a sub-quantizer)
 PQ_RESCORED = 8
 PQ_PROPOSED_MIN = 2048  # vectors: what a channel's top 100 proposes anyway (208 × 8 = 1,664), rounded up
