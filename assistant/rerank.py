@@ -7,7 +7,7 @@ vendor named; exact identifiers; whether the query asks for an amount (a price, 
 duration) and the entry states no number; how much of the query the corpus does not know. A model
 learned on the tuning split at build time (assistant/rerank_build.py) turns them into the probability
 that the candidate answers the query; that probability also decides abstention, and a covered topic
-with an uncovered ask is flagged partial. The model and its inputs live in the build's `rerank/` folder.
+with an uncovered ask, or a doubtful answer short of abstention, is flagged partial. The model and its inputs live in the build's `rerank/` folder.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, excluded_identifiers, normalize
 
-MODEL_VERSION = 5
+MODEL_VERSION = 7
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -88,6 +88,7 @@ class RerankModel:
     verdict: object  # lightgbm.Booster, multiclass over VERDICTS
     abstain_at: float  # P(abstain) at or above: abstain
     partial_at: float  # P(partial) at or above: flag partial
+    doubt_at: float  # P(abstain) at or above, below abstain_at: answer, flagged partial
     info: dict = field(default_factory=dict)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
@@ -96,9 +97,16 @@ class RerankModel:
     def judge(self, row: np.ndarray) -> dict[str, float]:
         return dict(zip(VERDICTS, self.verdict.predict(row[None, :], num_threads=1)[0].tolist()))
 
+    def decide(self, verdict: dict[str, float]) -> tuple[bool, bool]:
+        """(abstain, flag partial): a doubtful answer is quoted with a notice rather than withheld."""
+        abstain = verdict["abstain"] >= self.abstain_at
+        partial = not abstain and (verdict["partial"] >= self.partial_at or verdict["abstain"] >= self.doubt_at)
+        return abstain, partial
+
     def to_json(self) -> dict:
         return {"version": MODEL_VERSION, "features": list(FEATURES), "verdicts": list(VERDICTS),
-                "abstain_at": self.abstain_at, "partial_at": self.partial_at, "info": self.info}
+                "abstain_at": self.abstain_at, "partial_at": self.partial_at, "doubt_at": self.doubt_at,
+                "info": self.info}
 
     @classmethod
     def load(cls, folder) -> "RerankModel":
@@ -111,7 +119,8 @@ class RerankModel:
         verdict = lightgbm.Booster(model_str=(folder / "verdict.txt").read_text(encoding="utf-8"))
         if booster.num_feature() != len(FEATURES) or verdict.num_feature() != len(FEATURES) + 3:
             raise RerankError("the rerank model does not match its feature spec: rebuild with `faq build`")
-        return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), data.get("info", {}))
+        return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), float(data["doubt_at"]),
+                   data.get("info", {}))
 
 
 @dataclass
