@@ -29,7 +29,7 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, excluded_identifiers, normalize
 
-MODEL_VERSION = 7
+MODEL_VERSION = 8
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -41,13 +41,26 @@ CANDIDATE_FEATURES = (
 )
 ASK_FEATURES = ("asks_amount", "amount_unstated", "amount_unasked")
 UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
-FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES
+# Overlapping entries ("短信价格" beside "国内计费策略") differ by a little in each feature, and a tree sees
+# one candidate at a time: these give each candidate's place among the list's on the features that
+# separate them (0 = the best). Grouped CV on tune, three fold seeds: R@1 0.912 → 0.918 on average.
+RANKED_FEATURES = ("dense_question", "cover_question", "uncovered", "decisive_agree", "decisive_missing",
+                   "bm25_answer", "memory_near")
+PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
+FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
+RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
 FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "key_vectors.npy", "key_rows.npy", "memory.json",
          "memory_vectors.npy", "model.json", "model.txt", "verdict.txt")
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
+
+
+def places(columns: np.ndarray) -> np.ndarray:
+    """Each row's place in each column, highest value first (0), ties in row order."""
+    order = np.argsort(-columns, axis=0, kind="stable")
+    return np.argsort(order, axis=0, kind="stable").astype(np.float64)
 
 
 class RerankError(AssistantError):
@@ -388,7 +401,7 @@ class Reranker:
                 mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
             )
         unknown = np.tile(self.unknown_features(query), (len(candidates), 1))
-        return np.hstack([out, self.ask_features(query, candidates), unknown])
+        return np.hstack([out, self.ask_features(query, candidates), unknown, places(out[:, RANKED_COLUMNS])])
 
     def ask_features(self, query: AnalysedQuery, candidates: list[Candidate]) -> np.ndarray:
         """ASK_FEATURES per candidate: the query asks for an amount; it does and the entry states no number

@@ -56,6 +56,13 @@ def test_identifiers_a_query_sets_aside_are_not_asked_about():
     assert query_identifiers("返回1014错误，除此之外一切正常") == {"1014"}
 
 
+def test_an_api_error_name_also_gives_its_words(tokenizer):
+    tokens = tokenizer.tokens("LimitExceeded.PhoneNumberDailyLimit 测试号")
+    assert "limitexceeded.phonenumberdailylimit" in tokens
+    assert {"limit", "exceeded", "phone", "number", "daily"} <= set(tokens)
+    assert "not" not in tokenizer.tokens("AuthFailure.SecretIdNotFound")
+
+
 def test_corpus_identifiers_need_the_documented_shape():
     assert corpus_identifiers(["错误 60008 与 UnauthorizedOperation.SmsSdkAppIdVerifyFail"]) == {
         "60008", "unauthorizedoperation.smssdkappidverifyfail"
