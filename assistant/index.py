@@ -44,9 +44,10 @@ from assistant.stores.embedded import DENSE_KINDS, ENTRY_FILES, IVF_FILE, ROW_FI
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
 
-SCHEMA = 4  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
+SCHEMA = 5  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
             # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them;
-            # 4: the inverted file (vectors.ivf.faiss) holds 8-bit or product-quantized codes, by the manifest's kind;
+            # 4: BM25 tokens include the words of API error names;
+            # 5: the inverted file (vectors.ivf.faiss) holds 8-bit or product-quantized codes, by the manifest's kind;
             #    checked files recorded by size and hash, sampled above 16 MiB (file_fingerprint)
 KEEP_BUILDS = 2
 ANSWER_CHARS_EMBEDDED = 600

@@ -17,7 +17,7 @@ import pytest
 from assistant.aliases import Aliases
 from assistant.decisive import compare
 from assistant.labels import load_queries
-from assistant.rerank import FEATURES, FOLDER, NUMBER_RE
+from assistant.rerank import FEATURES, FOLDER, NUMBER_RE, RANKED_FEATURES
 from assistant.tokenize import corpus_identifiers, normalize
 
 SAMPLE_EVERY = 12  # labelled queries: every 12th, so every kind and language is met
@@ -150,6 +150,11 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
             float(not asks_amount and any("amount" in p.question_asks[r] for r in c.rows)),
             unknown_share, float(len(unknown)),
         ])
+    ranked = [FEATURES.index(name) for name in RANKED_FEATURES]
+    plain = [list(row) for row in matrix]
+    for i, row in enumerate(matrix):  # place: how many candidates come before, by value then by position
+        row.extend(sum(1 for j, other in enumerate(plain) if other[k] > plain[i][k] or (other[k] == plain[i][k] and j < i))
+                   for k in ranked)
     return np.array(matrix, dtype=np.float64)
 
 
@@ -179,7 +184,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 34  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 41  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),
