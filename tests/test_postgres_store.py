@@ -283,8 +283,9 @@ def _exact_in_probed_cells(folder, vector: np.ndarray, k: int, nprobe: int) -> t
     probed = np.argsort(-(centroids @ vector), kind="stable")[:nprobe]
     inside = np.flatnonzero(np.isin(cells, probed))
     scores = np.empty(len(inside), dtype=np.float32)
-    faiss.fvec_inner_products_ny(faiss.swig_ptr(scores), faiss.swig_ptr(np.ascontiguousarray(vector)),
-                                 faiss.swig_ptr(np.ascontiguousarray(vectors[inside])), len(vector), len(inside))
+    query, candidates = np.ascontiguousarray(vector, dtype=np.float32), np.ascontiguousarray(vectors[inside])
+    faiss.fvec_inner_products_ny(faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(candidates),
+                                 len(query), len(inside))
     kept = np.lexsort((inside, -scores))[: 2 * k + 8]
     best: dict[int, float] = {}
     for position, score in zip(inside[kept].tolist(), scores[kept].tolist()):
