@@ -34,6 +34,7 @@ from assistant.tokenize import Tokenizer
 # Build-directory files kept as blobs: what a server needs besides the tables (the rerank folder is added).
 BLOB_FILES = ("terms.txt", "offtopic.npy", "sample_rows.npy")
 CENTROIDS_BLOB = "ivf_centroids.npy"  # the inverted file's cell centroids (approximate builds)
+SAMPLE_VECTORS_BLOB = "sample_vectors.npy"  # the vectors of the sample rows, in position order (dense statistics)
 TABLES = """
 CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB NOT NULL);
 CREATE TABLE {blobs} (name TEXT PRIMARY KEY, data BYTEA NOT NULL);
@@ -274,14 +275,24 @@ def _copy_identifiers(conn, names, build: Path, vendor: np.ndarray, doc: np.ndar
                 copy.write_row((key, row, weight, int(vendor[row]), int(doc[row])))
 
 
+def _sample_vectors(build: Path) -> np.ndarray:
+    """Every vector of the sample rows, in position order (read once by a server instead of row by row)."""
+    vector_rows = np.load(build / "vector_rows.npy")
+    positions = np.flatnonzero(np.isin(vector_rows, np.load(build / "sample_rows.npy")))
+    return VectorFile(build / VECTORS_FILE).reconstruct_batch(positions)
+
+
 def _copy_blobs(conn, names, build: Path, centroids: np.ndarray | None) -> None:
     files = [build / name for name in BLOB_FILES]
     files += sorted(p for p in (build / "rerank").glob("*") if p.is_file())
     blobs = [(str(p.relative_to(build)), p.read_bytes()) for p in files if p.exists()]
+    arrays = {SAMPLE_VECTORS_BLOB: _sample_vectors(build)}
     if centroids is not None:
+        arrays[CENTROIDS_BLOB] = centroids
+    for name, array in arrays.items():
         data = io.BytesIO()
-        np.save(data, np.asarray(centroids, dtype=np.float32), allow_pickle=False)
-        blobs.append((CENTROIDS_BLOB, data.getvalue()))
+        np.save(data, np.asarray(array, dtype=np.float32), allow_pickle=False)
+        blobs.append((name, data.getvalue()))
     with conn.cursor() as cur:
         cur.executemany(sql.SQL("INSERT INTO {} (name, data) VALUES (%s, %s)").format(names["blobs"]), blobs)
 

@@ -12,7 +12,6 @@ the database into a local cache folder; no other file is read.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections.abc import Container, Sequence
 from functools import lru_cache
@@ -28,8 +27,9 @@ from assistant.entry import FaqEntry
 from assistant.postgres.connection import (
     DatabaseError, NoPublishedBuildError, check_reachable, describe, open_pool, require_pgvector,
 )
-from assistant.postgres.publish import CENTROIDS_BLOB, QueryVector
+from assistant.postgres.publish import CENTROIDS_BLOB, SAMPLE_VECTORS_BLOB, QueryVector
 from assistant.postgres.schema import ident, published
+from assistant.stores.embedded import _inner_products as inner_products  # FAISS's kernel: the same sums
 from assistant.stores.embedded_build import ivf_nprobe
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, LazyEntries, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
@@ -105,8 +105,7 @@ class PostgresStore:
         self.offtopic_vectors = np.load(self._folder / "offtopic.npy", allow_pickle=False)
         self._cells = self._cell_quantizer()
         self._sample_rows = np.load(self._folder / "sample_rows.npy", allow_pickle=False)
-        sample = self.dense_rows_vectors(self._sample_rows)
-        self._sample_vectors, self._sample_owner = sample
+        self._sample_vectors, self._sample_owner = self._sample()
         self._entry = lru_cache(maxsize=ENTRY_CACHE)(self._fetch_entry)
         self.view = PostgresBuildView(self)
         self._lock = threading.Lock()
@@ -171,6 +170,15 @@ class PostgresStore:
                 temporary = target.with_name(f".{target.name}.{threading.get_ident()}")
                 temporary.write_bytes(data)
                 temporary.replace(target)
+
+    def _sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of the fixed sample the dense statistics are taken over, and the sample row of each."""
+        path = self._folder / SAMPLE_VECTORS_BLOB
+        if not path.is_file():
+            raise StalePublishedBuildError(f"the build {self.build_id} published in {describe(self.url)} lacks the "
+                                           "sample vectors (an older version wrote it): run `faq build --store <the same URL>`")
+        in_sample = np.isin(self.vector_rows, self._sample_rows)
+        return np.load(path, allow_pickle=False), np.searchsorted(self._sample_rows, self.vector_rows[in_sample])
 
     def _cell_quantizer(self) -> tuple[faiss.IndexFlatIP, int] | None:
         """The inverted file's centroids in the index FAISS searches them with, and the cells probed per query
@@ -338,20 +346,6 @@ class PostgresStore:
         return _candidates(found, positive=True)
 
     # --- fill-ins and statistics -----------------------------------------------------------------------------
-    def dense_rows_vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every vector of `rows` and, for each, the index into `rows` it belongs to."""
-        rows = np.asarray(rows, dtype=np.int64)
-        dim = int(self.manifest["embedder"]["dim"])
-        if not len(rows):
-            return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
-        with self._pool.connection() as conn:
-            found = conn.execute(sql.SQL("SELECT row, embedding::text FROM {} WHERE row = ANY(%s) ORDER BY position")
-                                 .format(self._t["vectors"]), (rows.tolist(),)).fetchall()
-        position = {int(r): i for i, r in enumerate(rows.tolist())}
-        owners = np.array([position[r] for r, _ in found], dtype=np.int64)
-        vectors = np.array([json.loads(text) for _, text in found], dtype=np.float32).reshape(-1, dim)
-        return vectors, owners
-
     def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         scores = np.zeros(len(rows), dtype=np.float32)
@@ -369,7 +363,7 @@ class PostgresStore:
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)
         if len(self._sample_vectors):
-            np.maximum.at(best, self._sample_owner, self._sample_vectors @ np.asarray(vector, dtype=np.float32))
+            np.maximum.at(best, self._sample_owner, inner_products(vector, self._sample_vectors))
         values = best[self.allows(self._sample_rows, filter)]
         if not len(values):
             return DenseSample(0.0, 0.0, 0.0)
