@@ -156,7 +156,7 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
     if result.abstained:
         print(f"No FAQ entry answers “{result.query}” (confidence {result.confidence:.2f}). Possibly related:")
     elif result.partial:
-        print(f"Only partly covered: {result.partial} Closest entries:")
+        print(f"Only partly covered: {result.partial} Closest entry, quoted for what it does cover:")
     for rank, hit in enumerate(result.hits, 1):
         entry = hit.entry
         src = entry.source
@@ -175,7 +175,7 @@ def _print_result(result: SearchResult, as_json: bool) -> None:
         )
         if hit.edition_note:
             print(f"     note: {hit.edition_note}")
-        if rank == 1 and not result.abstained and not result.partial:
+        if rank == 1 and not result.abstained:
             print("\n".join("     │ " + line for line in entry.answer.splitlines()))
 
 

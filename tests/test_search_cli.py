@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -127,3 +128,15 @@ def test_bench_prints_search_beside_embedding(built):
     assert "query embedding only" in done.stdout and "p95 ratio search / embedding" in done.stdout
     assert "analysis + rerank" in done.stdout
     assert "one thread" in done.stdout and "load average (1, 5, 15 min)" in done.stdout
+
+
+def test_readable_output_quotes_a_partial_match_under_its_notice(searcher, capsys):
+    from assistant.cli import _print_result
+
+    result = dataclasses.replace(searcher.search("签名申请被驳回怎么办"),
+                                 partial="FAQ 只涉及“签名申请被驳回怎么办？”，没有涉及：退款。")
+    _print_result(result, as_json=False)
+    printed = capsys.readouterr().out
+    first_answer_line = result.hits[0].entry.answer.splitlines()[0]
+    assert printed.startswith("Only partly covered: FAQ 只涉及")
+    assert "     │ " + first_answer_line in printed.split("\n2. ")[0]
