@@ -3,8 +3,8 @@
 Entries stay on disk (entries.jsonl read at recorded offsets, ids looked up in a sorted array); the row
 attributes (vendor, doc, group) are small integer arrays. The exact vectors stay on disk too (vectors.npy,
 rows read on demand): below `APPROXIMATE_ABOVE` entries they are loaded into an exact FAISS index; above,
-an inverted file of 8-bit codes proposes twice the vectors wanted and those are re-scored exactly from the
-file. bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
+an inverted file of 8-bit codes proposes twice the vectors wanted, those are re-scored exactly from the
+file and the best wanted kept (the PostgreSQL store ranks the same cells exactly). bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
 from __future__ import annotations
@@ -188,6 +188,8 @@ class EmbeddedStore:
         _, positions = self._searched.search(query, wanted * self._rescored, params=params)
         positions = positions[0][positions[0] >= 0]
         scores = self._inner_products(vector, positions)  # exact, and the very sums `dense_scores` makes
+        kept = np.lexsort((positions, -scores))[:wanted]  # the exact best of the proposals, ties by position
+        positions, scores = positions[kept], scores[kept]
         rows = np.asarray(self.vector_rows)[positions].astype(np.int64)
         rows, owner = np.unique(rows, return_inverse=True)
         best = np.full(len(rows), -np.inf, dtype=np.float32)
