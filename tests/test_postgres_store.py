@@ -342,6 +342,24 @@ def test_bm25_sums_are_the_same_on_every_path(approximate_build):
     assert np.array_equal(store.bm25(query, 20).scores, top.scores)
 
 
+def test_bm25_of_long_questions_over_near_copies_is_the_embedded_top_k(approximate_build):
+    """Replicated entries tie on every term and long questions hold common terms: the one-pass sum in the
+    database keeps the embedded store's top k (filtered too), its sort in memory (the session's work_mem)."""
+    _, embedded, postgres = approximate_build
+    vendor = embedded.vendors[0]
+    questions = ("您好，我们给海外会员发英文营销短信，模板提交后被驳回了，理由是结尾缺少退订提示。",
+                 "Hi, I applied for a new signature on Monday and it is still under review, how long does it take?",
+                 "短信 签名")
+    for text in questions:
+        tokens = postgres.tokenizer.tokens(text)
+        query = [(tokens, 1.0), (tokens[:2], 0.5)]
+        for where in (Filter(), Filter(vendor=vendor)):
+            a, b = embedded.bm25(query, 50, where), postgres.bm25(query, 50, where)
+            assert len(b) == 50 and _same_ranking(a, b, embedded.bm25_scores(query, b.rows), 1e-4), (text, where)
+    with postgres._pool.connection() as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "64MB"
+
+
 def test_a_build_published_without_cells_says_to_publish_again(approximate_build, postgres_url, built):
     from assistant.postgres.connection import DatabaseError
     from assistant.stores.postgres import open_postgres_store

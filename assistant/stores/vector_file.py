@@ -55,7 +55,7 @@ class VectorFile:
     def reconstruct_n(self, start: int, count: int) -> np.ndarray:
         """`count` consecutive vectors from position `start`, in one read."""
         start, count = int(start), max(0, min(int(count), self.ntotal - int(start)))
-        return self._read_run(start, count).copy()
+        return self._read_run(start, count)
 
     def reconstruct_batch(self, positions) -> np.ndarray:
         """The vectors at `positions`, in that order; each run of consecutive positions is one read."""
@@ -74,11 +74,15 @@ class VectorFile:
         return out
 
     def _read_run(self, start: int, count: int) -> np.ndarray:
-        size = count * self._row_bytes
-        raw = os.pread(self._fd, size, self._offset + start * self._row_bytes)
-        if len(raw) != size:
-            raise VectorFileError(f"short read: {len(raw)} of {size} bytes at vector {start}")
-        return np.frombuffer(raw, dtype=DTYPE).reshape(count, self.d)
+        """Consecutive vectors, read until complete (Linux reads at most 2 GiB per call)."""
+        out = np.empty((count, self.d), dtype=DTYPE)
+        buffer, offset, done = memoryview(out).cast("B"), self._offset + start * self._row_bytes, 0
+        while done < len(buffer):
+            read = os.preadv(self._fd, [buffer[done:]], offset + done)
+            if read == 0:
+                raise VectorFileError(f"short read: {done} of {len(buffer)} bytes at vector {start}")
+            done += read
+        return out
 
     def close(self) -> None:
         if self._fd >= 0:
