@@ -53,7 +53,7 @@ class VectorFile:
         self._fd = os.open(path, os.O_RDONLY)
 
     def reconstruct_n(self, start: int, count: int) -> np.ndarray:
-        """`count` consecutive vectors from position `start`, in one read."""
+        """`count` consecutive vectors from position `start`, in one read (below 2 GiB)."""
         start, count = int(start), max(0, min(int(count), self.ntotal - int(start)))
         return self._read_run(start, count)
 
@@ -74,14 +74,15 @@ class VectorFile:
         return out
 
     def _read_run(self, start: int, count: int) -> np.ndarray:
-        """Consecutive vectors, read until complete (Linux reads at most 2 GiB per call)."""
+        """Consecutive vectors, read until complete (Linux returns at most 2 GiB per read)."""
         out = np.empty((count, self.d), dtype=DTYPE)
         buffer, offset, done = memoryview(out).cast("B"), self._offset + start * self._row_bytes, 0
         while done < len(buffer):
-            read = os.preadv(self._fd, [buffer[done:]], offset + done)
-            if read == 0:
+            raw = os.pread(self._fd, len(buffer) - done, offset + done)
+            if not raw:
                 raise VectorFileError(f"short read: {done} of {len(buffer)} bytes at vector {start}")
-            done += read
+            buffer[done : done + len(raw)] = raw
+            done += len(raw)
         return out
 
     def close(self) -> None:
