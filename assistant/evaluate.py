@@ -94,6 +94,7 @@ def metrics(outcomes: list[Outcome], abstention: bool = True) -> dict:
     abstained = [o for o in outcomes if o.abstained]
     data["abstention_precision"] = _mean(not o.query.in_corpus for o in abstained) if abstained else None
     data["abstention_recall"] = _mean(o.abstained for o in unanswerable) if unanswerable else None
+    data["ooc_handled"] = _mean(o.abstained or o.partial for o in unanswerable) if unanswerable else None
     data["near_handled"] = _mean(o.abstained or o.partial for o in near) if near else None
     return data
 
@@ -199,7 +200,7 @@ def write_report(directory: Path, data: dict) -> list[Path]:
 
 
 METRIC_COLUMNS = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "answered@1", "wrongly_abstained",
-                  "answerable_partial", "abstention_precision", "abstention_recall", "near_handled")
+                  "answerable_partial", "abstention_precision", "abstention_recall", "ooc_handled", "near_handled")
 
 
 def _fmt(value) -> str:

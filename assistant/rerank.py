@@ -7,7 +7,7 @@ vendor named; exact identifiers; whether the query asks for an amount (a price, 
 duration) and the entry states no number; how much of the query the corpus does not know. A model
 learned on the tuning split at build time (assistant/rerank_build.py) turns them into the probability
 that the candidate answers the query; that probability also decides abstention, and a covered topic
-with an uncovered ask is flagged partial. The model and its inputs live in the build's `rerank/` folder.
+with an uncovered ask, or a doubtful answer short of abstention, is flagged partial. The model and its inputs live in the build's `rerank/` folder.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.tokenize import Tokenizer, corpus_identifiers, excluded_identifiers, normalize
 
-MODEL_VERSION = 5
+MODEL_VERSION = 8
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -41,13 +41,26 @@ CANDIDATE_FEATURES = (
 )
 ASK_FEATURES = ("asks_amount", "amount_unstated", "amount_unasked")
 UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
-FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES
+# Overlapping entries ("短信价格" beside "国内计费策略") differ by a little in each feature, and a tree sees
+# one candidate at a time: these give each candidate's place among the list's on the features that
+# separate them (0 = the best). Grouped CV on tune, three fold seeds: R@1 0.912 → 0.918 on average.
+RANKED_FEATURES = ("dense_question", "cover_question", "uncovered", "decisive_agree", "decisive_missing",
+                   "bm25_answer", "memory_near")
+PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
+FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
+RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
 FILES = ("fields.json", "sentence_vectors.npy", "sentence_rows.npy", "key_vectors.npy", "key_rows.npy", "memory.json",
          "memory_vectors.npy", "model.json", "model.txt", "verdict.txt")
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
+
+
+def places(columns: np.ndarray) -> np.ndarray:
+    """Each row's place in each column, highest value first (0), ties in row order."""
+    order = np.argsort(-columns, axis=0, kind="stable")
+    return np.argsort(order, axis=0, kind="stable").astype(np.float64)
 
 
 class RerankError(AssistantError):
@@ -88,6 +101,7 @@ class RerankModel:
     verdict: object  # lightgbm.Booster, multiclass over VERDICTS
     abstain_at: float  # P(abstain) at or above: abstain
     partial_at: float  # P(partial) at or above: flag partial
+    doubt_at: float  # P(abstain) at or above, below abstain_at: answer, flagged partial
     info: dict = field(default_factory=dict)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
@@ -96,9 +110,16 @@ class RerankModel:
     def judge(self, row: np.ndarray) -> dict[str, float]:
         return dict(zip(VERDICTS, self.verdict.predict(row[None, :], num_threads=1)[0].tolist()))
 
+    def decide(self, verdict: dict[str, float]) -> tuple[bool, bool]:
+        """(abstain, flag partial): a doubtful answer is quoted with a notice rather than withheld."""
+        abstain = verdict["abstain"] >= self.abstain_at
+        partial = not abstain and (verdict["partial"] >= self.partial_at or verdict["abstain"] >= self.doubt_at)
+        return abstain, partial
+
     def to_json(self) -> dict:
         return {"version": MODEL_VERSION, "features": list(FEATURES), "verdicts": list(VERDICTS),
-                "abstain_at": self.abstain_at, "partial_at": self.partial_at, "info": self.info}
+                "abstain_at": self.abstain_at, "partial_at": self.partial_at, "doubt_at": self.doubt_at,
+                "info": self.info}
 
     @classmethod
     def load(cls, folder) -> "RerankModel":
@@ -111,7 +132,8 @@ class RerankModel:
         verdict = lightgbm.Booster(model_str=(folder / "verdict.txt").read_text(encoding="utf-8"))
         if booster.num_feature() != len(FEATURES) or verdict.num_feature() != len(FEATURES) + 3:
             raise RerankError("the rerank model does not match its feature spec: rebuild with `faq build`")
-        return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), data.get("info", {}))
+        return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), float(data["doubt_at"]),
+                   data.get("info", {}))
 
 
 @dataclass
@@ -379,7 +401,7 @@ class Reranker:
                 mem_answer[i], mem_answer[i] - mem_top, recall(candidate.group, memory.by_near), unanswered,
             )
         unknown = np.tile(self.unknown_features(query), (len(candidates), 1))
-        return np.hstack([out, self.ask_features(query, candidates), unknown])
+        return np.hstack([out, self.ask_features(query, candidates), unknown, places(out[:, RANKED_COLUMNS])])
 
     def ask_features(self, query: AnalysedQuery, candidates: list[Candidate]) -> np.ndarray:
         """ASK_FEATURES per candidate: the query asks for an amount; it does and the entry states no number

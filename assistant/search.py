@@ -235,9 +235,10 @@ class Searcher:
         exact = bool(analysed.identifiers) and ranked[0].exact > 0
         # A code the corpus knows, asked under filters that hide every entry carrying it: nothing here answers.
         code_hidden = ranked[0].exact <= 0 and bool(analysed.identifiers) and len(self.store.exact(analysed.identifiers, 1))
-        abstained = (verdict["abstain"] >= model.abstain_at and not exact) or bool(code_hidden)
+        abstain, flag = model.decide(verdict)
+        abstained = (abstain and not exact) or bool(code_hidden)
         partial = None
-        if not abstained and not exact and verdict["partial"] >= model.partial_at:
+        if not abstained and not exact and flag:
             partial = self.reranker.partial_notice(analysed, ranked[0])
         units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
         return units, verdict["answer"], abstained, partial

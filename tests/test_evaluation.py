@@ -60,10 +60,10 @@ def test_labels_name_entries_and_refuse_a_question_no_entry_asks(tmp_path, entri
         load_queries(path, entries)
 
 
-def outcome(groups, rank, abstained=False):
+def outcome(groups, rank, abstained=False, partial=False):
     query = LabelledQuery("q", "zh", "paraphrase", None, tuple(groups))
     ranks = [rank] if rank else []
-    return Outcome(query, rank, ranks, abstained, 0.5, [])
+    return Outcome(query, rank, ranks, abstained, 0.5, [], partial=partial)
 
 
 def test_metrics_on_known_outcomes():
@@ -75,6 +75,13 @@ def test_metrics_on_known_outcomes():
     assert found["abstention_recall"] == 0.5
     assert found["abstention_precision"] == 0.5
     assert found["wrongly_abstained"] == 0.25
+    assert found["ooc_handled"] == 0.5
+
+
+def test_out_of_corpus_quoted_under_a_partial_notice_counts_as_handled_not_abstained():
+    found = metrics([outcome([], None, abstained=True), outcome([], None, partial=True), outcome([], None)])
+    assert found["abstention_recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert found["ooc_handled"] == pytest.approx(2 / 3, abs=1e-4)
 
 
 def test_on_held_out_queries_the_reranker_beats_the_pipeline_without_it(searcher, queries):

@@ -12,7 +12,7 @@ from assistant.decisive import DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.labels import load_queries
 from assistant.query_analysis import AnalysedQuery
-from assistant.rerank import FEATURES, FOLDER, VERDICTS, Candidate, Memory, Reranker, RerankError
+from assistant.rerank import FEATURES, FOLDER, VERDICTS, Candidate, Memory, Reranker, RerankError, RerankModel
 from assistant.search import Searcher, open_searcher
 
 
@@ -25,6 +25,15 @@ def test_the_build_stores_a_versioned_model_with_its_feature_spec_and_hashes(bui
     assert searcher.reranker.model is not None and "lightgbm" in model["info"]["library"]
     assert model["info"]["cv"]["grouped_by"] == "target entry"
     assert 0 < model["abstain_at"] <= 1 and 0 < model["partial_at"] <= 1 and model["verdicts"] == list(VERDICTS)
+    assert 0 < model["doubt_at"] <= model["abstain_at"]
+
+
+def test_a_doubtful_answer_is_quoted_flagged_partial_and_only_a_confident_one_abstains():
+    model = RerankModel(booster=None, verdict=None, abstain_at=0.6, partial_at=0.3, doubt_at=0.25)
+    assert model.decide({"answer": 0.1, "partial": 0.1, "abstain": 0.8}) == (True, False)
+    assert model.decide({"answer": 0.5, "partial": 0.1, "abstain": 0.4}) == (False, True)  # doubt band
+    assert model.decide({"answer": 0.5, "partial": 0.4, "abstain": 0.1}) == (False, True)  # topic, not the ask
+    assert model.decide({"answer": 0.8, "partial": 0.1, "abstain": 0.1}) == (False, False)
 
 
 def test_the_model_learned_from_tuning_queries_only(built, searcher):

@@ -12,7 +12,7 @@ import pytest
 
 from assistant.decisive import compare
 from assistant.labels import load_queries
-from assistant.rerank import FEATURES, NUMBER_RE
+from assistant.rerank import FEATURES, NUMBER_RE, RANKED_FEATURES
 from assistant.tokenize import normalize
 
 SAMPLE_EVERY = 12  # labelled queries: every 12th, so every kind and language is met
@@ -99,6 +99,11 @@ def reference_features(reranker, query, candidates, vendor_named, exclude=None) 
             float(not asks_amount and any("amount" in d.decisive.asks(d.entries[r].question) for r in c.rows)),
             unknown_share, float(len(unknown)),
         ])
+    ranked = [FEATURES.index(name) for name in RANKED_FEATURES]
+    plain = [list(row) for row in matrix]
+    for i, row in enumerate(matrix):  # place: how many candidates come before, by value then by position
+        row.extend(sum(1 for j, other in enumerate(plain) if other[k] > plain[i][k] or (other[k] == plain[i][k] and j < i))
+                   for k in ranked)
     return np.array(matrix, dtype=np.float64)
 
 
@@ -120,7 +125,7 @@ def test_the_sample_meets_every_kind_of_query(sampled):
 
 
 def test_the_fast_features_equal_the_reference_exactly(searcher, sampled):
-    assert len(FEATURES) == 34  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 41  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         slow = reference_features(searcher.reranker, analysed, candidates, named)

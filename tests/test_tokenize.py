@@ -51,8 +51,16 @@ def test_identifiers_a_query_sets_aside_are_not_asked_about():
     assert query_identifiers("除了1004、1014这几个，其他错误码去哪看") == set()
     assert query_identifiers("other than 1004 and 1014, where are the codes listed") == set()
     assert query_identifiers("not 1014 but 1016") == {"1016"}
+    assert query_identifiers("a page for the other error codes, not just 1004 and 1014?") == set()
     assert query_identifiers("except FailedOperation.TemplateIncorrectOrUnapproved we also get 1033") == {"1033"}
     assert query_identifiers("返回1014错误，除此之外一切正常") == {"1014"}
+
+
+def test_an_api_error_name_also_gives_its_words(tokenizer):
+    tokens = tokenizer.tokens("LimitExceeded.PhoneNumberDailyLimit 测试号")
+    assert "limitexceeded.phonenumberdailylimit" in tokens
+    assert {"limit", "exceeded", "phone", "number", "daily"} <= set(tokens)
+    assert "not" not in tokenizer.tokens("AuthFailure.SecretIdNotFound")
 
 
 def test_corpus_identifiers_need_the_documented_shape():
