@@ -246,6 +246,7 @@ def test_a_server_logs_to_the_database_and_follows_its_published_build(built, po
     service.holder.refresh(force=True)
     service.holder.wait_loaded()
     status = service.holder.status()
+    assert service.holder.last_error is None, service.holder.last_error
     assert service.build_id == second.name and status["usable"] and not status["newer_published"]
 
 
