@@ -246,34 +246,128 @@ def test_a_server_logs_to_the_database_and_follows_its_published_build(built, po
     service.holder.refresh(force=True)
     service.holder.wait_loaded()
     status = service.holder.status()
+    assert service.holder.last_error is None, service.holder.last_error
     assert service.build_id == second.name and status["usable"] and not status["newer_published"]
 
 
-def test_an_approximate_build_is_probed_as_recorded_and_bm25_sums_are_the_same_on_every_path(built, postgres_url,
-                                                                                            tmp_path):
+@pytest.fixture
+def approximate_build(built, postgres_url, tmp_path):
+    """2,000 replicated entries with an inverted file probed 41 cells deep (not the default: both stores must
+    read it from the build), published; yields (folder, embedded store, PostgreSQL store)."""
     import json
 
     from assistant.bench_scale import replicate
+    from assistant.index import load_build
     from assistant.stores.postgres import open_postgres_store
 
     folder = tmp_path / "scaled"
     folder.mkdir()
     manifest = replicate(built, 2000, folder, log=_quiet, approximate_above=1000)
-    assert manifest["dense_index"]["kind"] == "ivf-sq8" and manifest["dense_index"]["cells"] > 40
-    manifest["dense_index"]["nprobe"] = 41  # not the default: the store must read it from the build
+    assert manifest["dense_index"]["kind"] == "ivf-sq8" and manifest["dense_index"]["cells"] > 41
+    manifest["dense_index"]["nprobe"] = 41
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     publish_build(postgres_url, folder, built, log=_quiet)
-    store = open_postgres_store(postgres_url, built)
-    try:
-        vector = store.view.vectors.reconstruct_n(700, 1)[0]
-        found = store.dense(vector, 10)
-        assert found.scores[0] == pytest.approx(1.0, abs=1e-5)  # its own entry, or one with the same question
-        with store._pool.connection() as conn:  # the connection the search used: the pool holds one idle
-            assert conn.execute("SHOW ivfflat.probes").fetchone()[0] == "41"
-        tokens = store.tokenizer.tokens("签名审核不通过怎么办 短信签名")
-        query = [(tokens, 1.0), (tokens[:3], 0.5)]
-        top = store.bm25(query, 20)
-        assert len(top) == 20 and np.array_equal(store.bm25_scores(query, top.rows), top.scores)
-        assert np.array_equal(store.bm25(query, 20).scores, top.scores)
-    finally:
-        store.close()
+    embedded, postgres = load_build(folder, built).store, open_postgres_store(postgres_url, built)
+    yield folder, embedded, postgres
+    postgres.close()
+
+
+def _exact_in_probed_cells(folder, vector: np.ndarray, k: int, nprobe: int) -> tuple[list[int], np.ndarray]:
+    """The reference: the 2k + 8 best vectors (ties by position) of the `nprobe` cells nearest the query,
+    scored exactly, then each entry's best; the top k entries (ties by row)."""
+    import faiss
+
+    from assistant.postgres.publish import ivf_partition
+
+    centroids, cells = ivf_partition(folder)
+    vectors, owners = np.load(folder / "vectors.npy"), np.load(folder / "vector_rows.npy")
+    probed = np.argsort(-(centroids @ vector), kind="stable")[:nprobe]
+    inside = np.flatnonzero(np.isin(cells, probed))
+    scores = np.empty(len(inside), dtype=np.float32)
+    query, candidates = np.ascontiguousarray(vector, dtype=np.float32), np.ascontiguousarray(vectors[inside])
+    faiss.fvec_inner_products_ny(faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(candidates),
+                                 len(query), len(inside))
+    kept = np.lexsort((inside, -scores))[: 2 * k + 8]
+    best: dict[int, float] = {}
+    for position, score in zip(inside[kept].tolist(), scores[kept].tolist()):
+        best.setdefault(int(owners[position]), score)
+    ranked = sorted(best.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+    return [row for row, _ in ranked], np.array([score for _, score in ranked], dtype=np.float32)
+
+
+def _queries(store, count: int, seed: int = 0) -> np.ndarray:
+    """Stored vectors with noise: near many replicated entries, as a user's question is."""
+    rng = np.random.default_rng(seed)
+    positions = rng.choice(store.vectors.ntotal, count, replace=False)
+    noisy = store.vectors.reconstruct_batch(positions) + rng.normal(0, 0.03, (count, store.vectors.d)).astype(np.float32)
+    return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_both_stores_rank_the_recorded_cells_exactly_and_propose_the_same_entries(approximate_build):
+    """The PostgreSQL store probes the very cells of the build's inverted file the embedded store probes, and
+    both keep the exact best vectors of those cells (the embedded store re-scores its 8-bit proposals)."""
+    folder, embedded, postgres = approximate_build
+    vendor = embedded.vendors[0]
+    for vector in _queries(embedded, 40):
+        rows, scores = _exact_in_probed_cells(folder, vector, 20, nprobe=41)
+        a, b = embedded.dense(vector, 20), postgres.dense(vector, 20)
+        assert a.rows.tolist() == rows and np.array_equal(a.scores, scores)
+        assert b.rows.tolist() == rows and np.allclose(b.scores, scores, atol=1e-6)
+        a, b = embedded.dense(vector, 20, Filter(vendor=vendor)), postgres.dense(vector, 20, Filter(vendor=vendor))
+        assert len(a) and a.rows.tolist() == b.rows.tolist()
+
+
+def test_equal_vectors_are_ranked_by_position_in_both_stores(approximate_build):
+    """Replicated entries share vectors exactly (the first copy of each question): at equal scores both stores
+    keep and order the lowest positions, so the k cut falls on the same entries."""
+    folder, embedded, postgres = approximate_build
+    vectors = np.load(folder / "vectors.npy")
+    _, first, counts = np.unique(vectors, axis=0, return_index=True, return_counts=True)
+    shared = first[counts > 1][:10]
+    assert len(shared), "the replicated build holds no equal vectors: nothing was tested"
+    for position in shared:
+        vector = vectors[position]
+        for k in (1, 3, 20):
+            a, b = embedded.dense(vector, k), postgres.dense(vector, k)
+            assert a.rows.tolist() == b.rows.tolist() == _exact_in_probed_cells(folder, vector, k, nprobe=41)[0]
+            tied = a.rows[a.scores == a.scores[0]]
+            assert tied.tolist() == sorted(tied.tolist())
+
+
+def test_bm25_sums_are_the_same_on_every_path(approximate_build):
+    _, _, store = approximate_build
+    tokens = store.tokenizer.tokens("签名审核不通过怎么办 短信签名")
+    query = [(tokens, 1.0), (tokens[:3], 0.5)]
+    top = store.bm25(query, 20)
+    assert len(top) == 20 and np.array_equal(store.bm25_scores(query, top.rows), top.scores)
+    assert np.array_equal(store.bm25(query, 20).scores, top.scores)
+
+
+def test_bm25_of_long_questions_over_near_copies_is_the_embedded_top_k(approximate_build):
+    """Replicated entries tie on every term and long questions hold common terms: the one-pass sum in the
+    database keeps the embedded store's top k (filtered too), its sort in memory (the session's work_mem)."""
+    _, embedded, postgres = approximate_build
+    vendor = embedded.vendors[0]
+    questions = ("您好，我们给海外会员发英文营销短信，模板提交后被驳回了，理由是结尾缺少退订提示。",
+                 "Hi, I applied for a new signature on Monday and it is still under review, how long does it take?",
+                 "短信 签名")
+    for text in questions:
+        tokens = postgres.tokenizer.tokens(text)
+        query = [(tokens, 1.0), (tokens[:2], 0.5)]
+        for where in (Filter(), Filter(vendor=vendor)):
+            a, b = embedded.bm25(query, 50, where), postgres.bm25(query, 50, where)
+            assert len(b) == 50 and _same_ranking(a, b, embedded.bm25_scores(query, b.rows), 1e-4), (text, where)
+    with postgres._pool.connection() as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "64MB"
+
+
+def test_a_build_published_without_cells_says_to_publish_again(approximate_build, postgres_url, built):
+    from assistant.postgres.connection import DatabaseError
+    from assistant.stores.postgres import open_postgres_store
+
+    _, _, store = approximate_build
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{store.schema}".blobs WHERE name = %s', ("ivf_centroids.npy",))
+    (store.path / "ivf_centroids.npy").unlink()
+    with pytest.raises(DatabaseError, match="faq build --store"):
+        open_postgres_store(postgres_url, built)

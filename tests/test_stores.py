@@ -181,6 +181,15 @@ def test_the_vector_file_reads_exactly_the_rows_asked(small, monkeypatch):
         file.reconstruct_batch([len(vectors)])
 
 
+def test_a_read_cut_short_by_the_system_is_continued(small, monkeypatch):
+    """Linux returns at most 2 GiB per read (all 1.4M vectors of 100k entries are more): the rest is read on."""
+    store, _, vectors, _ = small
+    file = VectorFile(store.path / VECTORS_FILE)
+    pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: pread(fd, min(size, 1000), offset))
+    assert np.array_equal(file.reconstruct_n(0, len(vectors)), vectors)
+
+
 def test_a_truncated_vector_file_is_refused(tmp_path, small):
     store, _, _, _ = small
     data = (store.path / VECTORS_FILE).read_bytes()

@@ -2,18 +2,21 @@
 
 The build is made as usual (assistant.index: ingest, embed, BM25, the reranker's training), then copied into
 a new schema (assistant.postgres.schema); BM25 term statistics and per-term impacts are computed there by
-SQL from the stored jieba tokens, the IVF index is built, and one transaction marks the build complete and
-points `faq.published` at it. Older builds beyond the previous one are dropped, as are schemas of killed builds.
+SQL from the stored jieba tokens, and one transaction marks the build complete and points `faq.published` at
+it. Dense search probes the build's own inverted file (the cells the embedded store probes): each vector is
+stored with its cell, the table in cell order, and the cells' centroids travel as a blob. Older builds beyond the previous one are dropped, as are schemas of killed builds.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import struct
 from pathlib import Path
 
+import faiss
 import numpy as np
 import psycopg
 from psycopg import sql
@@ -23,21 +26,22 @@ from psycopg.pq import Format
 from assistant.entry import FaqEntry
 from assistant.index import bm25_text
 from assistant.postgres.connection import check_reachable, describe, ensure_pgvector
-from assistant.stores.embedded import BM25_TOKENS_FILE, VECTORS_FILE
-from assistant.stores.embedded_build import ivf_cells
+from assistant.stores.embedded import BM25_TOKENS_FILE, IVF_FILE, VECTORS_FILE
 from assistant.stores.vector_file import VectorFile
 from assistant.postgres.schema import BUILD_LOCK, KEEP_BUILDS, create_shared, ident, schema_name
 from assistant.tokenize import Tokenizer
 
 # Build-directory files kept as blobs: what a server needs besides the tables (the rerank folder is added).
 BLOB_FILES = ("terms.txt", "offtopic.npy", "sample_rows.npy")
+CENTROIDS_BLOB = "ivf_centroids.npy"  # the inverted file's cell centroids (approximate builds)
+SAMPLE_VECTORS_BLOB = "sample_vectors.npy"  # the vectors of the sample rows, in position order (dense statistics)
 TABLES = """
 CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB NOT NULL);
 CREATE TABLE {blobs} (name TEXT PRIMARY KEY, data BYTEA NOT NULL);
 CREATE TABLE {entries} (row INT PRIMARY KEY, id TEXT NOT NULL UNIQUE, vendor SMALLINT NOT NULL,
                         doc SMALLINT NOT NULL, group_no INT NOT NULL, data JSONB NOT NULL);
 CREATE TABLE {vectors} (position INT PRIMARY KEY, row INT NOT NULL, vendor SMALLINT NOT NULL, doc SMALLINT NOT NULL,
-                        embedding vector({dim}) NOT NULL);
+                        cell INT NOT NULL, embedding vector({dim}) NOT NULL);
 CREATE TABLE {entry_tokens} (row INT PRIMARY KEY, tokens TEXT[] NOT NULL);
 CREATE TABLE {identifiers} (identifier TEXT NOT NULL, row INT NOT NULL, weight REAL NOT NULL,
                             vendor SMALLINT NOT NULL, doc SMALLINT NOT NULL);
@@ -61,6 +65,7 @@ CREATE INDEX ON {postings} (term_no, impact DESC, row) INCLUDE (vendor, doc);
 CREATE INDEX ON {postings} (row, term_no) INCLUDE (impact);
 CREATE INDEX ON {identifiers} (identifier);
 CREATE INDEX ON {vectors} (row) INCLUDE (position);
+CREATE INDEX ON {vectors} (cell);
 CREATE INDEX ON {entries} (group_no);
 """
 
@@ -147,20 +152,15 @@ def _load(conn: psycopg.Connection, schema: str, build: Path, manifest: dict, se
             copy.write_row((row, entry["id"], int(vendor[row]), int(doc[row]), int(group[row]),
                             json.dumps(entry, ensure_ascii=False)))
     log(f"postgres: {len(entries)} entries")
-    _copy_vectors(conn, names, build, vendor, doc)
+    centroids, cells = ivf_partition(build)
+    _copy_vectors(conn, names, build, vendor, doc, cells)
     lengths = _copy_tokens(conn, names, build, entries, settings)
     bm25 = _bm25_parameters(build, lengths)
     conn.execute(sql.SQL(STATISTICS).format(**names, **{k: sql.Literal(v) for k, v in bm25.items()}))
     _copy_identifiers(conn, names, build, vendor, doc)
     conn.execute(sql.SQL("INSERT INTO {} VALUES ('manifest', %s), ('bm25', %s)").format(names["meta"]),
                  (json.dumps(manifest, ensure_ascii=False), json.dumps(bm25)))
-    _copy_blobs(conn, names, build)
-    # The embedded store's choice (assistant/stores/embedded_build.py): an inverted file, its cells by size.
-    cells = manifest["dense_index"].get("cells") or ivf_cells(len(entries))
-    log(f"postgres: building the IVF index ({cells} lists)")
-    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(f"{max(256, cells // 2 + 128)}MB")))
-    conn.execute(sql.SQL("CREATE INDEX ON {} USING ivfflat (embedding vector_ip_ops) WITH (lists = {})")
-                 .format(names["vectors"], sql.Literal(cells)))
+    _copy_blobs(conn, names, build, centroids)
     for table in ("entries", "vectors", "postings", "terms", "identifiers"):
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(names[table]))
 
@@ -170,25 +170,44 @@ def _read_entries(build: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _copy_vectors(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray) -> None:
-    """Binary COPY, built by numpy a block at a time (text formatting of 200k × 384 floats takes minutes)."""
+def ivf_partition(build: Path) -> tuple[np.ndarray | None, np.ndarray]:
+    """The build's inverted file as the embedded store probes it: its cells' centroids and the cell of each
+    vector (a build with an exact index: no centroids, every vector in cell 0)."""
+    count = VectorFile(build / VECTORS_FILE).ntotal
+    if not (build / IVF_FILE).exists():
+        return None, np.zeros(count, dtype=np.int32)
+    ivf = faiss.read_index(str(build / IVF_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+    cells = np.full(count, -1, dtype=np.int32)
+    for cell in range(ivf.nlist):
+        size = ivf.invlists.list_size(cell)
+        if size:
+            cells[faiss.rev_swig_ptr(ivf.invlists.get_ids(cell), size)] = cell
+    if ivf.ntotal != count or np.any(cells < 0):
+        raise ValueError(f"{build / IVF_FILE} does not hold each of the build's {count} vectors once")
+    return ivf.quantizer.reconstruct_n(0, ivf.nlist), cells
+
+
+def _copy_vectors(conn, names, build: Path, vendor: np.ndarray, doc: np.ndarray, cells: np.ndarray) -> None:
+    """Binary COPY in cell order (the cells a query probes are runs of pages), built by numpy a block at a time
+    (text formatting of 200k × 384 floats takes minutes)."""
     vectors = VectorFile(build / VECTORS_FILE)
     rows = np.load(build / "vector_rows.npy").astype(np.int64)
     layout = np.dtype([("fields", ">i2"), ("l0", ">i4"), ("position", ">i4"), ("l1", ">i4"), ("row", ">i4"),
-                       ("l2", ">i4"), ("vendor", ">i2"), ("l3", ">i4"), ("doc", ">i2"),
-                       ("l4", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (vectors.d,))])
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (position, row, vendor, doc, embedding) FROM STDIN "
+                       ("l2", ">i4"), ("vendor", ">i2"), ("l3", ">i4"), ("doc", ">i2"), ("l4", ">i4"), ("cell", ">i4"),
+                       ("l5", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (vectors.d,))])
+    order = np.argsort(cells, kind="stable")
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (position, row, vendor, doc, cell, embedding) FROM STDIN "
                                                 "(FORMAT BINARY)").format(names["vectors"])) as copy:
         copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, header extension length
         for start in range(0, vectors.ntotal, 8192):
-            block = vectors.reconstruct_n(start, min(8192, vectors.ntotal - start))
-            records = np.zeros(len(block), dtype=layout)
-            records["fields"], records["l0"], records["l1"], records["l2"], records["l3"] = 5, 4, 4, 2, 2
-            records["l4"], records["dim"] = 4 + 4 * vectors.d, vectors.d
-            records["position"] = np.arange(start, start + len(block))
-            block_rows = rows[start : start + len(block)]
-            records["row"], records["vendor"], records["doc"] = block_rows, vendor[block_rows], doc[block_rows]
-            records["vector"] = block
+            positions = order[start : start + 8192]
+            records = np.zeros(len(positions), dtype=layout)
+            records["fields"], records["l0"], records["l1"], records["l2"], records["l3"] = 6, 4, 4, 2, 2
+            records["l4"], records["l5"], records["dim"] = 4, 4 + 4 * vectors.d, vectors.d
+            block_rows = rows[positions]
+            records["position"], records["row"], records["cell"] = positions, block_rows, cells[positions]
+            records["vendor"], records["doc"] = vendor[block_rows], doc[block_rows]
+            records["vector"] = vectors.reconstruct_batch(positions)
             copy.write(records.tobytes())
         copy.write(b"\xff\xff")
 
@@ -256,10 +275,24 @@ def _copy_identifiers(conn, names, build: Path, vendor: np.ndarray, doc: np.ndar
                 copy.write_row((key, row, weight, int(vendor[row]), int(doc[row])))
 
 
-def _copy_blobs(conn, names, build: Path) -> None:
+def _sample_vectors(build: Path) -> np.ndarray:
+    """Every vector of the sample rows, in position order (read once by a server instead of row by row)."""
+    vector_rows = np.load(build / "vector_rows.npy")
+    positions = np.flatnonzero(np.isin(vector_rows, np.load(build / "sample_rows.npy")))
+    return VectorFile(build / VECTORS_FILE).reconstruct_batch(positions)
+
+
+def _copy_blobs(conn, names, build: Path, centroids: np.ndarray | None) -> None:
     files = [build / name for name in BLOB_FILES]
     files += sorted(p for p in (build / "rerank").glob("*") if p.is_file())
+    blobs = [(str(p.relative_to(build)), p.read_bytes()) for p in files if p.exists()]
+    arrays = {SAMPLE_VECTORS_BLOB: _sample_vectors(build)}
+    if centroids is not None:
+        arrays[CENTROIDS_BLOB] = centroids
+    for name, array in arrays.items():
+        data = io.BytesIO()
+        np.save(data, np.asarray(array, dtype=np.float32), allow_pickle=False)
+        blobs.append((name, data.getvalue()))
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("INSERT INTO {} (name, data) VALUES (%s, %s)").format(names["blobs"]),
-                        [(str(p.relative_to(build)), p.read_bytes()) for p in files if p.exists()])
+        cur.executemany(sql.SQL("INSERT INTO {} (name, data) VALUES (%s, %s)").format(names["blobs"]), blobs)
 

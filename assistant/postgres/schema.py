@@ -4,10 +4,12 @@
     faq.published     one row: the build readers use; one UPDATE switches it
     faq_build_<id>    one schema per build:
         meta          key → jsonb: the build's manifest, BM25 parameters (k1, b, N, average length)
-        blobs         name → bytea: the jieba dictionary, off-topic and sample vectors, the rerank files
+        blobs         name → bytea: the jieba dictionary, off-topic and sample vectors, the cells' centroids,
+                      the rerank files
         entries       row, id, vendor, doc, group_no, data (the entry as JSON)
-        vectors       position, row, vendor, doc, embedding vector(d) with an IVF index (inner product:
-                      the embedder's vectors are unit length, so it is their cosine)
+        vectors       position, row, vendor, doc, cell, embedding vector(d), in cell order with an index on
+                      the cell: a query ranks the vectors of the inverted-file cells the embedded store
+                      probes, exactly (inner product: unit vectors, so their cosine)
         entry_tokens  row, tokens text[]: the jieba tokens BM25 reads
         terms         term_no, term, df, idf: term statistics, computed in the database
         postings      term_no, row, tf, impact: BM25 of each (term, entry), computed in the database;

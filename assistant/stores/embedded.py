@@ -5,7 +5,8 @@ attributes (vendor, doc, group) are small integer arrays. The exact vectors stay
 rows read on demand): below `APPROXIMATE_ABOVE` entries they are loaded into an exact FAISS index; above,
 an inverted file (8-bit codes, or product-quantized codes above `COMPRESSED_ABOVE` vectors: the kind the
 manifest names) proposes a multiple of the vectors wanted (product-quantized: at least a fixed number) and
-those are re-scored exactly from the file.
+those are re-scored exactly from the file and the best wanted kept (the PostgreSQL store ranks the same
+cells exactly).
 bm25s is loaded memory-mapped. Filters become a FAISS ID bitmap and a bm25s weight mask, cached per filter.
 """
 
@@ -194,6 +195,8 @@ class EmbeddedStore:
         _, positions = self._searched.search(query, proposed, params=params)
         positions = positions[0][positions[0] >= 0]
         scores = self._inner_products(vector, positions)  # exact, and the very sums `dense_scores` makes
+        kept = np.lexsort((positions, -scores))[:wanted]  # the exact best of the proposals, ties by position
+        positions, scores = positions[kept], scores[kept]
         rows = np.asarray(self.vector_rows)[positions].astype(np.int64)
         rows, owner = np.unique(rows, return_inverse=True)
         best = np.full(len(rows), -np.inf, dtype=np.float32)

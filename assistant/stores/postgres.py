@@ -1,6 +1,8 @@
 """The PostgreSQL store: the published build of a database (assistant/postgres/schema.py), read through a pool.
 
-Dense search is pgvector's IVF index (ivfflat), BM25 sums the per-term impacts computed in the database, exact
+Dense search probes the cells of the build's inverted file that the embedded store probes (each vector is stored
+with its cell; the nearest centroids are found here, as FAISS finds them) and ranks their vectors exactly with
+pgvector's inner product, so both stores propose the same vectors; BM25 sums the per-term impacts computed in the database, exact
 identifiers use their index; filters are SQL WHERE clauses on each table's vendor/doc codes. Kept in
 memory, as in the embedded store: the small per-row codes (vendor, doc, group), the vocabulary, the
 off-topic questions and the fixed sample the dense statistics are taken over. The rerank files come from
@@ -10,12 +12,12 @@ the database into a local cache folder; no other file is read.
 from __future__ import annotations
 
 import io
-import json
 import threading
 from collections.abc import Container, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import faiss
 import numpy as np
 import psycopg
 from psycopg import sql
@@ -23,16 +25,17 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from assistant.entry import FaqEntry
 from assistant.postgres.connection import (
-    NoPublishedBuildError, check_reachable, describe, open_pool, require_pgvector,
+    DatabaseError, NoPublishedBuildError, check_reachable, describe, open_pool, require_pgvector,
 )
-from assistant.postgres.publish import QueryVector
+from assistant.postgres.publish import CENTROIDS_BLOB, SAMPLE_VECTORS_BLOB, QueryVector
 from assistant.postgres.schema import ident, published
+from assistant.stores.embedded import _inner_products as inner_products  # FAISS's kernel: the same sums
 from assistant.stores.embedded_build import ivf_nprobe
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, LazyEntries, WeightedTokens, allowed_rows
 from assistant.tokenize import Tokenizer
 
 ENTRY_CACHE = 4096
-BM25_FIRST_DEPTH = 512  # postings per term in the first round (the threshold algorithm goes deeper when needed)
+SESSION_WORK_MEM = "64MB"  # BM25 sorts every posting of the query's terms by entry: in memory, not on disk
 TERM_ORDER_SUM = "sum((p.impact * q.weight)::real ORDER BY q.ord)"  # see PostgresStore._bm25_terms
 
 
@@ -41,7 +44,7 @@ def open_postgres_store(url: str, settings=None) -> "PostgresStore":
     from assistant.config import Settings
 
     settings = settings or Settings.from_env()
-    pool = open_pool(url, max_size=8, configure=_configure)
+    pool = open_pool(url, max_size=8, configure=_configure_session)
     try:
         with pool.connection() as conn:
             require_pgvector(conn, url)
@@ -53,6 +56,10 @@ def open_postgres_store(url: str, settings=None) -> "PostgresStore":
     except BaseException:
         pool.close()
         raise
+
+
+def _configure_session(conn: psycopg.Connection) -> None:
+    conn.execute(sql.SQL("SET work_mem = {}").format(sql.Literal(SESSION_WORK_MEM)))
 
 
 def published_manifest(url: str) -> dict:
@@ -68,8 +75,8 @@ def published_manifest(url: str) -> dict:
                             ).fetchone()[0]
 
 
-def _configure(conn: psycopg.Connection) -> None:
-    conn.execute("SET ivfflat.iterative_scan = relaxed_order")  # pgvector ≥ 0.8: filtered searches still fill k
+class StalePublishedBuildError(DatabaseError):
+    """The published build was written by an older version, without the cells dense search probes."""
 
 
 class PostgresStore:
@@ -89,11 +96,6 @@ class PostgresStore:
             self.vector_rows = np.array(conn.execute(sql.SQL("SELECT row FROM {} ORDER BY position")
                                                      .format(self._t["vectors"])).fetchall(), dtype=np.int64).reshape(-1)
         self.manifest = meta["manifest"]
-        dense_index = self.manifest.get("dense_index", {})
-        self._approximate = dense_index.get("kind", "flat") != "flat"
-        # Cells probed as the embedded store probes them (builds that did not record it: by the same rule).
-        self._probes = sql.SQL("SET ivfflat.probes = {}").format(sql.Literal(
-            int(dense_index.get("nprobe") or ivf_nprobe(int(dense_index.get("cells") or 1)))))
         self._bm25 = meta["bm25"]
         codes = np.array(codes, dtype=np.int64).reshape(-1, 3)
         self._vendor, self._doc = codes[:, 0].astype(np.int16), codes[:, 1].astype(np.int16)
@@ -105,9 +107,9 @@ class PostgresStore:
         terms = (self._folder / "terms.txt").read_text(encoding="utf-8").splitlines()
         self.tokenizer = Tokenizer(terms, cache_dir / "jieba")
         self.offtopic_vectors = np.load(self._folder / "offtopic.npy", allow_pickle=False)
+        self._cells = self._cell_quantizer()
         self._sample_rows = np.load(self._folder / "sample_rows.npy", allow_pickle=False)
-        sample = self.dense_rows_vectors(self._sample_rows)
-        self._sample_vectors, self._sample_owner = sample
+        self._sample_vectors, self._sample_owner = self._sample()
         self._entry = lru_cache(maxsize=ENTRY_CACHE)(self._fetch_entry)
         self.view = PostgresBuildView(self)
         self._lock = threading.Lock()
@@ -173,6 +175,30 @@ class PostgresStore:
                 temporary.write_bytes(data)
                 temporary.replace(target)
 
+    def _sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of the fixed sample the dense statistics are taken over, and the sample row of each."""
+        path = self._folder / SAMPLE_VECTORS_BLOB
+        if not path.is_file():
+            raise StalePublishedBuildError(f"the build {self.build_id} published in {describe(self.url)} lacks the "
+                                           "sample vectors (an older version wrote it): run `faq build --store <the same URL>`")
+        in_sample = np.isin(self.vector_rows, self._sample_rows)
+        return np.load(path, allow_pickle=False), np.searchsorted(self._sample_rows, self.vector_rows[in_sample])
+
+    def _cell_quantizer(self) -> tuple[faiss.IndexFlatIP, int] | None:
+        """The inverted file's centroids in the index FAISS searches them with, and the cells probed per query
+        (None for an exact build: every vector is searched)."""
+        dense_index = self.manifest.get("dense_index", {})
+        if dense_index.get("kind", "flat") == "flat":
+            return None
+        path = self._folder / CENTROIDS_BLOB
+        if not path.is_file():
+            raise StalePublishedBuildError(f"the build {self.build_id} published in {describe(self.url)} has no IVF "
+                                           "cells (an older version wrote it): run `faq build --store <the same URL>`")
+        centroids = np.load(path, allow_pickle=False)
+        quantizer = faiss.IndexFlatIP(centroids.shape[1])
+        quantizer.add(centroids)
+        return quantizer, int(dense_index.get("nprobe") or ivf_nprobe(len(centroids)))
+
     # --- entries ---------------------------------------------------------------------------------------------
     def _fetch_entry(self, row: int) -> FaqEntry:
         return self.entries([row])[0]
@@ -229,21 +255,22 @@ class PostgresStore:
         return sql.SQL(" AND ").join(clauses), params
 
     def dense(self, vector: np.ndarray, k: int, filter: Filter = NO_FILTER) -> Candidates:
+        """As the embedded store: the `wanted` best vectors (ties by position) of the probed cells, or of all
+        vectors in an exact build, then each entry's best."""
         wanted = min(len(self.vector_rows), 2 * k + 8)  # an entry has a few vectors: keep each entry's best
         where, params = self._where(filter)
-        query = QueryVector(vector)
-        # As the embedded store: exact below the size its build chose an inverted file at (`+ 0` keeps the
-        # planner off the index), the IVF index above (its scan may return rows slightly out of order: re-sorted).
-        order = sql.SQL("embedding <#> %s::vector" if self._approximate else "(embedding <#> %s::vector) + 0")
-        with self._pool.connection() as conn, conn.pipeline():  # the setting and the search: one round trip
-            conn.execute(self._probes)
+        if self._cells is not None:
+            quantizer, nprobe = self._cells
+            _, probed = quantizer.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), nprobe)
+            where = sql.SQL("cell = ANY(%s) AND {}").format(where)
+            params = [probed[0][probed[0] >= 0].tolist(), *params]
+        with self._pool.connection() as conn:
             found = conn.execute(
-                sql.SQL("SELECT row, -(embedding <#> %s::vector) FROM {} WHERE {} ORDER BY {} LIMIT %s")
-                .format(self._t["vectors"], where, order),
-                [query, *params, query, wanted]).fetchall()
+                sql.SQL("SELECT row, -(embedding <#> %s::vector) AS score FROM {} WHERE {} "
+                        "ORDER BY score DESC, position LIMIT %s").format(self._t["vectors"], where),
+                [QueryVector(vector), *params, wanted]).fetchall()
         if not found:
             return Candidates.none()
-        found.sort(key=lambda pair: -pair[1])
         rows = np.array([r for r, _ in found], dtype=np.int64)
         scores = np.array([s for _, s in found], dtype=np.float32)
         rows, first = np.unique(rows, return_index=True)  # best first: the first is each entry's best
@@ -264,34 +291,21 @@ class PostgresStore:
         return list(weights), list(weights.values())
 
     def bm25(self, query: WeightedTokens, k: int, filter: Filter = NO_FILTER) -> Candidates:
-        """The exact top-k without summing every posting of common terms (a threshold algorithm): each term's
-        `depth` highest-impact postings give candidates, scored in full; when the best score an unseen entry
-        could reach (the sum of each term's next impact) is below the k-th candidate's, the top-k is final."""
+        """The exact top-k: every posting of the query's terms summed per entry in one pass. (A threshold
+        algorithm over impact-ordered postings was slower: PostgreSQL scored its candidates by reading every
+        posting of the terms anyway, once per round, and corpora of near-copies took three rounds at 100k.)"""
         terms, weights = self._bm25_terms(query)
         if not terms:
             return Candidates.none()
         where, params = self._where(filter, "p")
-        depth = max(2 * k, BM25_FIRST_DEPTH)
         with self._pool.connection() as conn:
-            while True:
-                found = conn.execute(
-                    sql.SQL("WITH q AS (SELECT * FROM unnest(%s::int[], %s::float8[]) WITH ORDINALITY "
-                            "  AS q(term_no, weight, ord)), "
-                            "seen AS (SELECT DISTINCT t.row FROM q CROSS JOIN LATERAL (SELECT p.row FROM {p} p "
-                            "  WHERE p.term_no = q.term_no AND {where} ORDER BY p.impact DESC, p.row LIMIT %s) t) "
-                            "SELECT p.row, " + TERM_ORDER_SUM + " AS score FROM seen JOIN {p} p ON p.row = seen.row "
-                            "JOIN q ON q.term_no = p.term_no GROUP BY p.row ORDER BY score DESC, p.row LIMIT %s")
-                    .format(p=self._t["postings"], where=where),
-                    [terms, weights, *params, depth, k]).fetchall()
-                unseen = conn.execute(
-                    sql.SQL("SELECT sum(q.weight * (SELECT p.impact FROM {p} p WHERE p.term_no = q.term_no AND {where} "
-                            "ORDER BY p.impact DESC, p.row OFFSET %s LIMIT 1)) "
-                            "FROM unnest(%s::int[], %s::float8[]) AS q(term_no, weight)")
-                    .format(p=self._t["postings"], where=where),
-                    [*params, depth, terms, weights]).fetchone()[0]
-                if unseen is None or (len(found) == k and unseen < found[-1][1]):
-                    return _candidates(found, positive=True)
-                depth *= 4
+            found = conn.execute(
+                sql.SQL("SELECT p.row, " + TERM_ORDER_SUM + " AS score FROM unnest(%s::int[], %s::float8[]) "
+                        "WITH ORDINALITY AS q(term_no, weight, ord) JOIN {p} p ON p.term_no = q.term_no "
+                        "WHERE {where} GROUP BY p.row ORDER BY score DESC, p.row LIMIT %s")
+                .format(p=self._t["postings"], where=where),
+                [terms, weights, *params, k]).fetchall()
+        return _candidates(found, positive=True)
 
     def bm25_scores(self, query: WeightedTokens, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
@@ -323,20 +337,6 @@ class PostgresStore:
         return _candidates(found, positive=True)
 
     # --- fill-ins and statistics -----------------------------------------------------------------------------
-    def dense_rows_vectors(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every vector of `rows` and, for each, the index into `rows` it belongs to."""
-        rows = np.asarray(rows, dtype=np.int64)
-        dim = int(self.manifest["embedder"]["dim"])
-        if not len(rows):
-            return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
-        with self._pool.connection() as conn:
-            found = conn.execute(sql.SQL("SELECT row, embedding::text FROM {} WHERE row = ANY(%s) ORDER BY position")
-                                 .format(self._t["vectors"]), (rows.tolist(),)).fetchall()
-        position = {int(r): i for i, r in enumerate(rows.tolist())}
-        owners = np.array([position[r] for r, _ in found], dtype=np.int64)
-        vectors = np.array([json.loads(text) for _, text in found], dtype=np.float32).reshape(-1, dim)
-        return vectors, owners
-
     def dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         scores = np.zeros(len(rows), dtype=np.float32)
@@ -354,7 +354,7 @@ class PostgresStore:
     def dense_sample(self, vector: np.ndarray, filter: Filter = NO_FILTER) -> DenseSample:
         best = np.zeros(len(self._sample_rows), dtype=np.float32)
         if len(self._sample_vectors):
-            np.maximum.at(best, self._sample_owner, self._sample_vectors @ np.asarray(vector, dtype=np.float32))
+            np.maximum.at(best, self._sample_owner, inner_products(vector, self._sample_vectors))
         values = best[self.allows(self._sample_rows, filter)]
         if not len(values):
             return DenseSample(0.0, 0.0, 0.0)

@@ -53,9 +53,9 @@ class VectorFile:
         self._fd = os.open(path, os.O_RDONLY)
 
     def reconstruct_n(self, start: int, count: int) -> np.ndarray:
-        """`count` consecutive vectors from position `start`, in one read."""
+        """`count` consecutive vectors from position `start`, in one read (below 2 GiB)."""
         start, count = int(start), max(0, min(int(count), self.ntotal - int(start)))
-        return self._read_run(start, count).copy()
+        return self._read_run(start, count)
 
     def reconstruct_batch(self, positions) -> np.ndarray:
         """The vectors at `positions`, in that order; each run of consecutive positions is one read."""
@@ -74,11 +74,16 @@ class VectorFile:
         return out
 
     def _read_run(self, start: int, count: int) -> np.ndarray:
-        size = count * self._row_bytes
-        raw = os.pread(self._fd, size, self._offset + start * self._row_bytes)
-        if len(raw) != size:
-            raise VectorFileError(f"short read: {len(raw)} of {size} bytes at vector {start}")
-        return np.frombuffer(raw, dtype=DTYPE).reshape(count, self.d)
+        """Consecutive vectors, read until complete (Linux returns at most 2 GiB per read)."""
+        out = np.empty((count, self.d), dtype=DTYPE)
+        buffer, offset, done = memoryview(out).cast("B"), self._offset + start * self._row_bytes, 0
+        while done < len(buffer):
+            raw = os.pread(self._fd, len(buffer) - done, offset + done)
+            if not raw:
+                raise VectorFileError(f"short read: {done} of {len(buffer)} bytes at vector {start}")
+            buffer[done : done + len(raw)] = raw
+            done += len(raw)
+        return out
 
     def close(self) -> None:
         if self._fd >= 0:
