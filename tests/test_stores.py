@@ -198,21 +198,29 @@ def test_a_truncated_vector_file_is_refused(tmp_path, small):
         VectorFile(tmp_path / VECTORS_FILE)
 
 
+def _assert_exact_top_10(store, vectors, rows, entries: int, seed: int, queries: int) -> list:
+    """Queries near stored vectors: the store's top 10 rows and scores are the exact ones (ties by row)."""
+    rng = np.random.default_rng(seed)
+    searched = []
+    for _ in range(queries):
+        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.2, size=DIM).astype(np.float32)
+        query /= np.linalg.norm(query)
+        best = _exact_best(vectors, rows, query, entries)
+        found = store.dense(query, 10)
+        assert found.rows.tolist() == np.lexsort((np.arange(len(best)), -best))[:10].tolist()
+        assert np.allclose(found.scores, best[found.rows], atol=1e-6)
+        searched.append((query, found))
+    return searched
+
+
 def test_the_inverted_file_re_scored_exactly_gives_the_exact_top_k(tmp_path):
     """Forced approximate on a small corpus: whatever the 8-bit codes propose, the order and the scores
     returned are the exact ones, and equal to the fill-in scores of the same rows."""
     entries = _entries(300)  # 600 entries
     store, vectors, rows = _write(tmp_path, entries, approximate_above=100, seed=3)
     assert store.manifest["dense_index"]["nprobe"] == store.manifest["dense_index"]["cells"]  # every cell: no miss
-    rng = np.random.default_rng(4)
-    for _ in range(20):
-        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.2, size=DIM).astype(np.float32)
-        query /= np.linalg.norm(query)
-        best = _exact_best(vectors, rows, query, len(entries))
-        found = store.dense(query, 10)
-        assert found.rows.tolist() == np.lexsort((np.arange(len(best)), -best))[:10].tolist()
+    for query, found in _assert_exact_top_10(store, vectors, rows, len(entries), seed=4, queries=20):
         assert np.array_equal(found.scores, store.dense_scores(query, found.rows))
-        assert np.allclose(found.scores, best[found.rows], atol=1e-6)
 
 
 def test_above_the_vector_threshold_the_inverted_file_is_product_quantized_and_re_scored_to_the_exact_top_k(
@@ -230,14 +238,7 @@ def test_above_the_vector_threshold_the_inverted_file_is_product_quantized_and_r
     ivf = faiss.read_index(str(tmp_path / IVF_FILE))
     assert type(ivf).__name__ == "IndexIVFPQ" and ivf.ntotal == len(vectors)
     assert (ivf.pq.M, ivf.pq.nbits, ivf.metric_type) == (dense_index["subquantizers"], 8, faiss.METRIC_INNER_PRODUCT)
-    rng = np.random.default_rng(6)
-    for _ in range(10):
-        query = vectors[rng.integers(len(vectors))] + rng.normal(scale=0.2, size=DIM).astype(np.float32)
-        query /= np.linalg.norm(query)
-        best = _exact_best(vectors, rows, query, len(entries))
-        found = store.dense(query, 10)
-        assert found.rows.tolist() == np.lexsort((np.arange(len(best)), -best))[:10].tolist()
-        assert np.allclose(found.scores, best[found.rows], atol=1e-6)
+    assert len(_assert_exact_top_10(store, vectors, rows, len(entries), seed=6, queries=10)) == 10
 
 
 def test_up_to_the_vector_threshold_the_inverted_file_keeps_8_bit_codes(tmp_path):
