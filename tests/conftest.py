@@ -101,13 +101,6 @@ def postgres_server(tmp_path_factory):
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh, empty database on the session's server for one test."""
-    import uuid
+    from helpers import new_database
 
-    import psycopg
-
-    from assistant.postgres.connection import url_with
-
-    name = f"faq_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url_with(postgres_server, dbname=name)
+    return new_database(postgres_server)

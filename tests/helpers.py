@@ -62,3 +62,17 @@ def small_settings(tmp_path: Path, cache_dir: Path) -> Settings:
 
 def with_index_dir(settings: Settings, index_dir: Path) -> Settings:
     return dataclasses.replace(settings, index_dir=index_dir)
+
+
+def new_database(server_url: str) -> str:
+    """The URL of a fresh, empty database on a running PostgreSQL server."""
+    import uuid
+
+    import psycopg
+
+    from assistant.postgres.connection import url_with
+
+    name = f"faq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url_with(server_url, dbname=name)

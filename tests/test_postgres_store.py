@@ -178,6 +178,27 @@ def _faq(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})})
 
 
+def test_the_same_build_id_published_again_is_served_from_its_own_files(built, postgres_server, tmp_path):
+    """Servers cache a published build's files locally: a build id published again (here into another
+    database, with another dictionary) must not be served from the first one's cached files."""
+    from helpers import new_database
+
+    from assistant.stores.postgres import open_postgres_store
+
+    marked = _copy_build(current_build(built.index_dir), tmp_path / "marked", "20990105T000000-again")
+    with (marked / "terms.txt").open("a", encoding="utf-8") as terms:
+        terms.write("\n甲乙丙丁戊己\n")
+    plain = _copy_build(current_build(built.index_dir), tmp_path / "plain", "20990105T000000-again")
+    tokens = []
+    for build in (marked, plain):
+        url = new_database(postgres_server)
+        publish_build(url, build, built, log=_quiet)
+        store = open_postgres_store(url, built)
+        tokens.append(store.tokenizer.tokens("甲乙丙丁戊己"))
+        store.close()
+    assert "甲乙丙丁戊己" in tokens[0] and "甲乙丙丁戊己" not in tokens[1]
+
+
 def test_an_unreachable_database_is_a_message_and_exit_2(tmp_path):
     url = f"postgresql://faq:secret-password@/faq?host={tmp_path}&port=1"
     for args in (["search", "签名", "--store", url], ["build", "--store", url], ["serve", "--store", url]):

@@ -95,6 +95,8 @@ class PostgresStore:
             self._term_no = dict(conn.execute(sql.SQL("SELECT term, term_no FROM {}").format(self._t["terms"])).fetchall())
             self.vector_rows = np.array(conn.execute(sql.SQL("SELECT row FROM {} ORDER BY position")
                                                      .format(self._t["vectors"])).fetchall(), dtype=np.int64).reshape(-1)
+            (loaded,) = conn.execute("SELECT floor(extract(epoch FROM created) * 1e6)::bigint FROM faq.builds "
+                                     "WHERE build_id = %s", (build_id,)).fetchone()
         self.manifest = meta["manifest"]
         self._bm25 = meta["bm25"]
         codes = np.array(codes, dtype=np.int64).reshape(-1, 3)
@@ -102,7 +104,8 @@ class PostgresStore:
         self._group = codes[:, 2].astype(np.int32)
         self._group_order = np.argsort(self._group, kind="stable")
         self._group_start = np.searchsorted(self._group[self._group_order], np.arange(self._group.max(initial=-1) + 2))
-        self._folder = cache_dir / "postgres" / build_id
+        # A build id published again (another database, or after a new version) is another folder.
+        self._folder = cache_dir / "postgres" / f"{build_id}-{loaded}"
         self._write_blobs()
         terms = (self._folder / "terms.txt").read_text(encoding="utf-8").splitlines()
         self.tokenizer = Tokenizer(terms, cache_dir / "jieba")
