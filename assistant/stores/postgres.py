@@ -165,7 +165,7 @@ class PostgresStore:
 
     def _write_blobs(self) -> None:
         """The build's small files (dictionary, off-topic and sample vectors, rerank files) into the cache folder,
-        written once per build (a temporary name, then a rename: concurrent workers never see half a file)."""
+        written once per publish (a temporary name, then a rename: concurrent workers never see half a file)."""
         with self._pool.connection() as conn:
             names = [n for (n,) in conn.execute(sql.SQL("SELECT name FROM {}").format(self._t["blobs"]))]
             missing = [n for n in names if not (self._folder / n).is_file()]
