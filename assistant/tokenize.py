@@ -62,10 +62,10 @@ def corpus_identifiers(texts: Iterable[str]) -> set[str]:
 
 QUERY_API_NAME_RE = re.compile(r"[a-z]+(?:\.[a-z][a-z0-9]+)+")
 # "除了1004、1014这几个，其他…", "other than 1004 and 1014": identifiers the query sets aside.
+_IDENTIFIER = rf"(?:{QUERY_API_NAME_RE.pattern}|\d{{4,5}})"
 EXCLUDED_RUN_RE = re.compile(
     r"(?:除了|除去|除|不是|不算|except(?: for)?|besides|other than|apart from|aside from|not just|not only|not)\s*"
-    r"((?:[a-z]+(?:\.[a-z][a-z0-9]+)+|\d{4,5})(?:\s*(?:[,、/和及与跟]|and|or)?\s*"
-    r"(?:[a-z]+(?:\.[a-z][a-z0-9]+)+|\d{4,5}))*)"
+    rf"({_IDENTIFIER}(?:\s*(?:[,、/和及与跟]|and|or)?\s*{_IDENTIFIER})*)"
 )
 
 
