@@ -392,3 +392,36 @@ def test_a_build_published_without_cells_says_to_publish_again(approximate_build
     (store.path / "ivf_centroids.npy").unlink()
     with pytest.raises(DatabaseError, match="faq build --store"):
         open_postgres_store(postgres_url, built)
+
+
+def test_files_larger_than_a_part_come_back_whole(built, postgres_server, tmp_path, monkeypatch):
+    """A value holds at most 1 GB and is sent whole: files are stored in parts (here of 64 KiB)."""
+    from helpers import new_database
+
+    from assistant.postgres import publish as publishing
+    from assistant.stores.postgres import open_postgres_store
+
+    monkeypatch.setattr(publishing, "BLOB_PART_BYTES", 64 << 10)
+    build = current_build(built.index_dir)
+    url = new_database(postgres_server)
+    publish_build(url, build, built, log=_quiet)
+    store = open_postgres_store(url, built)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            parts = dict(conn.execute(f'SELECT name, count(*) FROM "{store.schema}".blobs GROUP BY name').fetchall())
+        files = sorted(p.relative_to(build) for p in (build / "rerank").glob("*") if p.is_file())
+        assert max(parts[str(name)] for name in files) > 1
+        for name in files:
+            assert (store.path / name).read_bytes() == (build / name).read_bytes(), name
+    finally:
+        store.close()
+
+
+def test_a_build_published_with_whole_files_says_to_publish_again(approximate_build, postgres_url, built):
+    from assistant.stores.postgres import StalePublishedBuildError, open_postgres_store
+
+    _, _, store = approximate_build
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{store.schema}".blobs DROP COLUMN part')
+    with pytest.raises(StalePublishedBuildError, match="faq build --store"):
+        open_postgres_store(postgres_url, built)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import faiss
@@ -35,9 +36,12 @@ from assistant.tokenize import Tokenizer
 BLOB_FILES = ("terms.txt", "offtopic.npy", "sample_rows.npy")
 CENTROIDS_BLOB = "ivf_centroids.npy"  # the inverted file's cell centroids (approximate builds)
 SAMPLE_VECTORS_BLOB = "sample_vectors.npy"  # the vectors of the sample rows, in position order (dense statistics)
+# A file is stored in parts: one value may hold at most 1 GB, and a server sends it whole (at 100k entries the
+# answer-sentence vectors alone are 0.5 GB, at 1M 5 GB).
+BLOB_PART_BYTES = 64 << 20
 TABLES = """
 CREATE TABLE {meta} (key TEXT PRIMARY KEY, value JSONB NOT NULL);
-CREATE TABLE {blobs} (name TEXT PRIMARY KEY, data BYTEA NOT NULL);
+CREATE TABLE {blobs} (name TEXT NOT NULL, part INT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (name, part));
 CREATE TABLE {entries} (row INT PRIMARY KEY, id TEXT NOT NULL UNIQUE, vendor SMALLINT NOT NULL,
                         doc SMALLINT NOT NULL, group_no INT NOT NULL, data JSONB NOT NULL);
 CREATE TABLE {vectors} (position INT PRIMARY KEY, row INT NOT NULL, vendor SMALLINT NOT NULL, doc SMALLINT NOT NULL,
@@ -282,17 +286,27 @@ def _sample_vectors(build: Path) -> np.ndarray:
     return VectorFile(build / VECTORS_FILE).reconstruct_batch(positions)
 
 
+def _parts(handle) -> Iterator[bytes]:
+    """A file's parts of BLOB_PART_BYTES; an empty file is one empty part."""
+    data = handle.read(BLOB_PART_BYTES)
+    yield data
+    while data := handle.read(BLOB_PART_BYTES):
+        yield data
+
+
 def _copy_blobs(conn, names, build: Path, centroids: np.ndarray | None) -> None:
     files = [build / name for name in BLOB_FILES]
     files += sorted(p for p in (build / "rerank").glob("*") if p.is_file())
-    blobs = [(str(p.relative_to(build)), p.read_bytes()) for p in files if p.exists()]
     arrays = {SAMPLE_VECTORS_BLOB: _sample_vectors(build)}
     if centroids is not None:
         arrays[CENTROIDS_BLOB] = centroids
-    for name, array in arrays.items():
-        data = io.BytesIO()
-        np.save(data, np.asarray(array, dtype=np.float32), allow_pickle=False)
-        blobs.append((name, data.getvalue()))
+    insert = sql.SQL("INSERT INTO {} (name, part, data) VALUES (%s, %s, %s)").format(names["blobs"])
     with conn.cursor() as cur:
-        cur.executemany(sql.SQL("INSERT INTO {} (name, data) VALUES (%s, %s)").format(names["blobs"]), blobs)
-
+        for path in (p for p in files if p.exists()):
+            with path.open("rb") as handle:
+                for part, data in enumerate(_parts(handle)):
+                    cur.execute(insert, (str(path.relative_to(build)), part, data))
+        for name, array in arrays.items():
+            data = io.BytesIO()
+            np.save(data, np.asarray(array, dtype=np.float32), allow_pickle=False)
+            cur.execute(insert, (name, 0, data.getvalue()))

@@ -76,7 +76,8 @@ def published_manifest(url: str) -> dict:
 
 
 class StalePublishedBuildError(DatabaseError):
-    """The published build was written by an older version, without the cells dense search probes."""
+    """The published build was written by an older version (without the cells dense search probes, or with its
+    files kept whole)."""
 
 
 class PostgresStore:
@@ -164,19 +165,32 @@ class PostgresStore:
         return self.view
 
     def _write_blobs(self) -> None:
-        """The build's small files (dictionary, off-topic and sample vectors, rerank files) into the cache folder,
-        written once per publish (a temporary name, then a rename: concurrent workers never see half a file)."""
+        """The build's files (dictionary, off-topic and sample vectors, rerank files) into the cache folder, written
+        once per publish, part by part (a temporary name, then a rename: concurrent workers never see half a file)."""
         with self._pool.connection() as conn:
-            names = [n for (n,) in conn.execute(sql.SQL("SELECT name FROM {}").format(self._t["blobs"]))]
-            missing = [n for n in names if not (self._folder / n).is_file()]
-            for name in missing:
-                (data,) = conn.execute(sql.SQL("SELECT data FROM {} WHERE name = %s").format(self._t["blobs"]),
-                                       (name,)).fetchone()
-                target = self._folder / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temporary = target.with_name(f".{target.name}.{threading.get_ident()}")
-                temporary.write_bytes(data)
-                temporary.replace(target)
+            if not self._has_blob_parts(conn):
+                raise StalePublishedBuildError(f"the build {self.build_id} published in {describe(self.url)} keeps its "
+                                               "files whole (an older version wrote it): run `faq build --store <the same URL>`")
+            parts = conn.execute(sql.SQL("SELECT name, count(*) FROM {} GROUP BY name").format(self._t["blobs"])).fetchall()
+            with conn.cursor(binary=True) as cur:
+                for name, count in parts:
+                    if not (self._folder / name).is_file():
+                        self._write_blob(cur, name, count)
+
+    def _write_blob(self, cur: psycopg.Cursor, name: str, parts: int) -> None:
+        target = self._folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{threading.get_ident()}")
+        with temporary.open("wb") as handle:
+            for part in range(parts):
+                (data,) = cur.execute(sql.SQL("SELECT data FROM {} WHERE name = %s AND part = %s").format(self._t["blobs"]),
+                                      (name, part)).fetchone()
+                handle.write(data)
+        temporary.replace(target)
+
+    def _has_blob_parts(self, conn: psycopg.Connection) -> bool:
+        return conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = 'blobs' "
+                            "AND column_name = 'part'", (self.schema,)).fetchone() is not None
 
     def _sample(self) -> tuple[np.ndarray, np.ndarray]:
         """The vectors of the fixed sample the dense statistics are taken over, and the sample row of each."""
