@@ -331,7 +331,7 @@ class RowVectors:
 
     def spans(self, rows) -> tuple[np.ndarray, np.ndarray]:
         """The first and one-past-the-last vector position of each row."""
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = np.asarray(rows, dtype=self._vector_rows.dtype)  # another dtype would copy the whole array per search
         return (np.searchsorted(self._vector_rows, rows, side="left").astype(np.int64),
                 np.searchsorted(self._vector_rows, rows, side="right").astype(np.int64))
 
@@ -359,7 +359,7 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
         if start == end:
             continue
         postings = entries[start:end]
-        at = np.minimum(np.searchsorted(postings, rows), end - start - 1)
+        at = np.minimum(np.searchsorted(postings, rows.astype(postings.dtype, copy=False)), end - start - 1)
         found = postings[at] == rows
         scores[found] += data[start + at[found]]
     return scores.astype(np.float64)

@@ -273,7 +273,7 @@ class EmbeddedStore:
         for tokens, weight in query:
             part = np.zeros(len(rows), dtype=np.float32)
             for docs, scores in self._postings(tokens):  # each posting list is sorted by entry row
-                at = np.minimum(np.searchsorted(docs, rows), len(docs) - 1)
+                at = np.minimum(np.searchsorted(docs, rows.astype(docs.dtype, copy=False)), len(docs) - 1)
                 hit = docs[at] == rows if len(docs) else np.zeros(len(rows), dtype=bool)
                 part[hit] += scores[at[hit]]
             if weight:
