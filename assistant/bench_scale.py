@@ -245,6 +245,7 @@ def run_scale_bench(settings: Settings, n: int, as_json: bool = False, queries: 
         started = time.perf_counter()
         manifest = replicate(settings, n, folder, log=log, approximate_above=approximate_above)
         build_s = time.perf_counter() - started
+        os.sync()  # the build's files on disk first: searches that compete with their writeback (22 GB at 1M) measure the disk
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         child = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(rounds)], input=json.dumps(texts),
                                capture_output=True, text=True, env=env, check=False)

@@ -125,6 +125,7 @@ def run_postgres_scale_bench(settings: Settings, n: int, url: str, as_json: bool
         started = time.perf_counter()
         publish_build(scratch, folder, local, log=log)
         publish_s = time.perf_counter() - started
+        os.sync()  # as in bench_scale: the files and the database's writes on disk before anything is timed
         postgres = _child(scratch, texts, rounds)
         embedded = _child(str(folder), texts, 1)
         from assistant.embed import load_embedder
