@@ -17,7 +17,7 @@ from assistant.index import IndexCorruptError, load_build
 from assistant.stores.embedded import IVF_FILE, VECTORS_FILE, EmbeddedStore, _top
 from assistant.stores import embedded_build
 from assistant.stores.embedded_build import PQ_RESCORED, ivf_nprobe, pq_subquantizers, write_store_files
-from assistant.stores.vector_file import VectorFile, VectorFileError
+from assistant.stores.vector_file import ANNOUNCED_RUNS, VectorFile, VectorFileError
 from assistant.tokenize import Tokenizer
 
 DIM = 32
@@ -179,6 +179,26 @@ def test_the_vector_file_reads_exactly_the_rows_asked(small, monkeypatch):
     assert np.array_equal(file.reconstruct_n(10, 4), vectors[10:14]) and reads == [(4 * row_bytes, header + 10 * row_bytes)]
     with pytest.raises(IndexError):
         file.reconstruct_batch([len(vectors)])
+
+
+def test_a_scattered_batch_is_announced_to_the_kernel_before_it_is_read(small, monkeypatch):
+    """From a cold page cache the disk then fetches the runs together rather than one seek after another."""
+    store, _, vectors, _ = small
+    file = VectorFile(store.path / VECTORS_FILE)
+    events = []
+    pread, fadvise = os.pread, os.posix_fadvise
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: events.append(("read", offset)) or pread(fd, size, offset))
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, size, advice: events.append(("announce", offset, size, advice))
+                        or fadvise(fd, offset, size, advice))
+    row_bytes, header = 4 * DIM, os.path.getsize(store.path / VECTORS_FILE) - vectors.nbytes
+    scattered = np.arange(0, 2 * ANNOUNCED_RUNS, 2)[::-1]  # ANNOUNCED_RUNS runs of one row, asked out of order
+    assert np.array_equal(file.reconstruct_batch(scattered), vectors[scattered])
+    announced = [e for e in events if e[0] == "announce"]
+    assert announced == [("announce", header + p * row_bytes, row_bytes, os.POSIX_FADV_WILLNEED) for p in sorted(scattered)]
+    assert events[: len(announced)] == announced and len(events) == 2 * len(announced)  # all announced, then read
+    events.clear()
+    assert np.array_equal(file.reconstruct_batch(scattered[:3]), vectors[scattered[:3]])
+    assert [e[0] for e in events] == ["read"] * 3  # a few runs are just read
 
 
 def test_a_read_cut_short_by_the_system_is_continued(small, monkeypatch):

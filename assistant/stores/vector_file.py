@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 
 DTYPE = np.dtype("<f4")
+# A batch of this many separate runs or more is announced to the kernel before it is read (posix_fadvise
+# WILLNEED): from a cold page cache the disk then fetches the runs concurrently instead of one seek after
+# another (a 1M-entry store re-scores ~2,000 scattered vectors a query from a 21 GB file).
+ANNOUNCED_RUNS = 32
 
 
 class VectorFileError(ValueError):
@@ -67,11 +71,20 @@ class VectorFile:
             raise IndexError(f"vector positions outside 0..{self.ntotal - 1}")
         wanted, where = np.unique(positions, return_inverse=True)
         breaks = np.flatnonzero(np.diff(wanted) != 1) + 1
+        run_starts, run_ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(wanted)]])
+        if len(run_starts) >= ANNOUNCED_RUNS:
+            self._announce(wanted[run_starts], run_ends - run_starts)
         unique_vectors = np.empty((len(wanted), self.d), dtype=np.float32)
-        for run_start, run_end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(wanted)]])):
-            unique_vectors[run_start:run_end] = self._read_run(int(wanted[run_start]), int(run_end - run_start))
+        for run_start, run_end in zip(run_starts.tolist(), run_ends.tolist()):
+            unique_vectors[run_start:run_end] = self._read_run(int(wanted[run_start]), run_end - run_start)
         out[:] = unique_vectors[where.reshape(-1)]
         return out
+
+    def _announce(self, starts: np.ndarray, counts: np.ndarray) -> None:
+        """Ask the kernel to start reading these runs of vectors now; it returns without waiting for them."""
+        offsets = (self._offset + starts * self._row_bytes).tolist()
+        for offset, length in zip(offsets, (counts * self._row_bytes).tolist()):
+            os.posix_fadvise(self._fd, offset, length, os.POSIX_FADV_WILLNEED)
 
     def _read_run(self, start: int, count: int) -> np.ndarray:
         """Consecutive vectors, read until complete (Linux returns at most 2 GiB per read)."""
