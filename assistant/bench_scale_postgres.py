@@ -52,6 +52,7 @@ else:
     view = load_build(Path(spec), settings)
 searcher = Searcher(view, embedder)
 startup_s = time.perf_counter() - started
+searcher.store.warm()  # as `faq serve` does once its searcher is open
 top5 = [[h.entry.id for h in searcher.search(q).hits] for q in queries]
 embed_ms, search_ms = [], []
 for _ in range(rounds):

@@ -156,6 +156,7 @@ def test_the_holder_swaps_in_the_background_and_old_requests_keep_their_searcher
     shutil.copytree(built.index_dir, settings.index_dir)
     holder = SearcherHolder(settings, check_every=3600)
     in_flight = holder.current()
+    assert in_flight.store.preloading is not None  # a server warms the build it opens
     build_index(settings, log=lambda message: None)
     assert holder.current() is in_flight  # not checked yet: no request waits for a load
     status = holder.status()  # /healthz checks the pointer now
@@ -163,6 +164,7 @@ def test_the_holder_swaps_in_the_background_and_old_requests_keep_their_searcher
     holder.wait_loaded()
     assert holder.current().index.build_id == published(settings.index_dir) != in_flight.index.build_id
     assert holder.current().embedder is in_flight.embedder  # one batching embedder across builds
+    assert holder.current().store.preloading is not None
     assert in_flight.search("签名申请被驳回怎么办").hits  # the old searcher still answers
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -17,6 +18,7 @@ from assistant.index import IndexCorruptError, load_build
 from assistant.stores.embedded import IVF_FILE, VECTORS_FILE, EmbeddedStore, _top
 from assistant.stores import embedded_build
 from assistant.stores.embedded_build import PQ_RESCORED, ivf_nprobe, pq_subquantizers, write_store_files
+from assistant.stores.preload import CHUNK
 from assistant.stores.vector_file import ANNOUNCED_RUNS, VectorFile, VectorFileError
 from assistant.tokenize import Tokenizer
 
@@ -197,8 +199,34 @@ def test_a_scattered_batch_is_announced_to_the_kernel_before_it_is_read(small, m
     assert announced == [("announce", header + p * row_bytes, row_bytes, os.POSIX_FADV_WILLNEED) for p in sorted(scattered)]
     assert events[: len(announced)] == announced and len(events) == 2 * len(announced)  # all announced, then read
     events.clear()
-    assert np.array_equal(file.reconstruct_batch(scattered[:3]), vectors[scattered[:3]])
-    assert [e[0] for e in events] == ["read"] * 3  # a few runs are just read
+    assert np.array_equal(file.reconstruct_batch([6, 4, 5]), vectors[[6, 4, 5]])
+    assert [e[0] for e in events] == ["read"]  # one run is just read
+
+
+def test_warming_asks_the_kernel_to_cache_every_file_but_the_vector_files_in_the_background(tmp_path, monkeypatch):
+    """What `faq serve` does once its searcher is open: the first searches then find the inverted file, the
+    BM25 postings and the entries in memory; the vector files stay read row by row."""
+    store, _, _ = _write(tmp_path, _entries(60))
+    (store.path / "rerank").mkdir()
+    (store.path / "rerank" / "sentence_vectors.npy").write_bytes(b"0" * 100)
+    (store.path / "rerank" / "rows.jsonl").write_bytes(b"{}\n" * (3 << 20))  # 9 MiB: two pieces of advice
+    advised = []
+    fadvise = os.posix_fadvise
+    def record(fd, offset, size, advice):
+        advised.append((Path(os.readlink(f"/proc/self/fd/{fd}")).relative_to(store.path).as_posix(), offset, size, advice))
+        return fadvise(fd, offset, size, advice)
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    assert store.preloading is None  # opening a store (a CLI search, an eval) reads nothing ahead
+    store.warm()
+    store.preloading.join(10)
+    names = {name for name, *_ in advised}
+    expected = {p.relative_to(store.path).as_posix() for p in store.path.rglob("*") if p.is_file()}
+    assert names == expected - {VECTORS_FILE, "rerank/sentence_vectors.npy"}
+    assert all(advice == os.POSIX_FADV_WILLNEED for *_, advice in advised)
+    assert [(o, n) for name, o, n, _ in advised if name == "rerank/rows.jsonl"] == [(0, CHUNK), (CHUNK, CHUNK)]
+    first = store.preloading
+    store.warm()
+    assert store.preloading is first  # once per store
 
 
 def test_a_read_cut_short_by_the_system_is_continued(small, monkeypatch):

@@ -126,6 +126,10 @@ class Store(Protocol):
     def offtopic(self, vector: np.ndarray) -> float:
         """Best cosine to the build's off-topic questions (0 when it has none)."""
 
+    def warm(self) -> None:
+        """A server is about to take queries: have what every search reads brought into memory, in the
+        background (the embedded store asks the kernel to cache its files; the database caches its own)."""
+
     def close(self) -> None: ...
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Container, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 from assistant.entry import FaqEntry
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
 from assistant.stores.base import LazyEntries as BaseLazyEntries
+from assistant.stores.preload import preload, preloaded
 from assistant.stores.vector_file import VectorFile
 from assistant.tokenize import Tokenizer
 
@@ -109,6 +111,7 @@ class EmbeddedStore:
         self.view = BuildView(self)
         self._masks = lru_cache(maxsize=32)(self._filter_masks)
         self._cached_entry = lru_cache(maxsize=ENTRIES_CACHED)(self._read_entry)
+        self.preloading: threading.Thread | None = None
 
     # --- identity ------------------------------------------------------------------------------------------
     @property
@@ -297,6 +300,10 @@ class EmbeddedStore:
     def _inner_products(self, vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The query's inner product with the vectors at `positions`, read from the vector file."""
         return _inner_products(vector, self.vectors.reconstruct_batch(positions))
+
+    def warm(self) -> None:
+        if self.preloading is None:
+            self.preloading = preload(preloaded(self.path))
 
     def close(self) -> None:
         self._file.close()

@@ -382,6 +382,9 @@ class PostgresStore:
             return 0.0
         return float((self.offtopic_vectors @ np.asarray(vector, dtype=np.float32)).max())
 
+    def warm(self) -> None:
+        pass  # the server's shared_buffers and the OS cache keep what its queries read
+
     def close(self) -> None:
         self._pool.close()
 

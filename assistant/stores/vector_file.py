@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 DTYPE = np.dtype("<f4")
-# A batch of this many separate runs or more is announced to the kernel before it is read (posix_fadvise
-# WILLNEED): from a cold page cache the disk then fetches the runs concurrently instead of one seek after
-# another (a 1M-entry store re-scores ~2,000 scattered vectors a query from a 21 GB file).
-ANNOUNCED_RUNS = 32
+# A batch of this many separate runs or more (any batch but a single run) is announced to the kernel before it
+# is read (posix_fadvise WILLNEED): from a cold page cache the disk then fetches the runs concurrently instead of
+# one seek after another. A 1M-entry store re-scores ~2,000 scattered vectors a query from a 21 GB file; at 100k,
+# every file evicted before each search, p95 433 → 177 ms; with the files cached the advice costs nothing measurable.
+ANNOUNCED_RUNS = 2
 
 
 class VectorFileError(ValueError):

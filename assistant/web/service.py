@@ -48,6 +48,7 @@ class SearcherHolder:
         if self._batched is None or self._batched.id != searcher.embedder.id:
             self._batched = BatchingEmbedder(searcher.embedder, turns=self.turns)
         searcher.embedder = self._batched
+        searcher.store.warm()
         return searcher
 
     def current(self) -> Searcher:
