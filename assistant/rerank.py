@@ -32,7 +32,7 @@ from assistant.decisive import Concept, DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
-from assistant.stores.vector_file import VectorFile
+from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.tokenize import excluded_identifiers, normalize
 
 MODEL_VERSION = 9  # 9: per-row evidence, field BM25 models and item offsets written at build time, search-key
@@ -251,8 +251,9 @@ class RerankData:
         mapped = lambda name: np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         self._row_offsets = mapped("row_offsets.npy")
         # Search keys (corpus/aliases.tsv) count as the entry's question.
-        # Item vectors are read with pread, as the store's (mapped, the pages around each read would stay resident).
-        self.sentence_vectors = VectorFile(folder / "sentence_vectors.npy")
+        # Item vectors are read with pread, as the store's (mapped, the pages around each read would stay resident),
+        # or, a small corpus's, read whole when opened.
+        self.sentence_vectors = VectorFile(folder / "sentence_vectors.npy", RESIDENT_BYTES)
         self.sentence_start = mapped("sentence_start.npy")
         for name, starts, items in (("row", self._row_offsets, None), ("sentence", self.sentence_start, self.sentence_vectors)):
             if len(starts) != n + 1 or (items is not None and int(starts[-1]) != items.ntotal):

@@ -183,6 +183,21 @@ def test_the_vector_file_reads_exactly_the_rows_asked(small, monkeypatch):
         file.reconstruct_batch([len(vectors)])
 
 
+def test_a_small_vector_file_is_read_once_when_opened(small, monkeypatch):
+    """The real corpus's few MB of vectors: a search then reads its candidates' rows with no system call."""
+    store, _, vectors, _ = small
+    file = VectorFile(store.path / VECTORS_FILE, resident_bytes=vectors.nbytes)
+    monkeypatch.setattr(os, "pread", lambda *args: pytest.fail("a resident vector file read the disk"))
+    positions = [9, 3, 4, 5, 77, 3]
+    assert np.array_equal(file.reconstruct_batch(positions), vectors[positions])
+    assert np.array_equal(file.reconstruct_n(10, 4), vectors[10:14])
+    assert file.reconstruct_batch([]).shape == (0, vectors.shape[1])
+    with pytest.raises(IndexError):
+        file.reconstruct_batch([len(vectors)])
+    monkeypatch.undo()
+    assert VectorFile(store.path / VECTORS_FILE, resident_bytes=vectors.nbytes - 1)._resident is None  # larger: by row
+
+
 def test_a_scattered_batch_is_announced_to_the_kernel_before_it_is_read(small, monkeypatch):
     """From a cold page cache the disk then fetches the runs together rather than one seek after another."""
     store, _, vectors, _ = small

@@ -27,7 +27,7 @@ from assistant.entry import FaqEntry
 from assistant.stores.base import NO_FILTER, Candidates, DenseSample, Filter, WeightedTokens, allowed_rows
 from assistant.stores.base import LazyEntries as BaseLazyEntries
 from assistant.stores.preload import preload, preloaded
-from assistant.stores.vector_file import VectorFile
+from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.tokenize import Tokenizer
 
 BM25_TOKENS_FILE = "bm25_tokens.jsonl"  # the token lists bm25s indexed, one entry a line
@@ -87,7 +87,7 @@ class EmbeddedStore:
         self._vector_start = load("vector_start.npy")
         self._sample_rows = np.load(path / "sample_rows.npy", allow_pickle=False)
         self.offtopic_vectors = np.load(path / "offtopic.npy", allow_pickle=False)
-        self.vectors = VectorFile(path / VECTORS_FILE)
+        self.vectors = VectorFile(path / VECTORS_FILE, RESIDENT_BYTES)
         dense_index = manifest["dense_index"]  # its kind checked with the manifest (assistant/index.py)
         approximate = dense_index["kind"] != "flat"
         self._nprobe = int(dense_index["nprobe"]) if approximate else 0
