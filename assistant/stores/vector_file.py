@@ -20,8 +20,8 @@ DTYPE = np.dtype("<f4")
 # every file evicted before each search, p95 433 → 177 ms; with the files cached the advice costs nothing measurable.
 ANNOUNCED_RUNS = 2
 # A vector file up to this size is read whole when opened (the real corpus's: a few MB): its rows then cost a
-# search no system call at all, where reading a query's ~140 scattered candidate rows one run at a time cost
-# the rerank stage more than the rest of its work.
+# search no system call at all, where reading a query's ~140 scattered candidate rows one run at a time took
+# about a third of the rerank stage.
 RESIDENT_BYTES = 64 << 20
 
 
