@@ -26,6 +26,7 @@ def _analysis_and_rerank_ms(searcher, query: str) -> float | None:
     if searcher.reranker is None or searcher.reranker.model is None:
         return None
     analysed, candidates, named = searcher.candidates(query)
+    searcher.reranker.data.forget_queries()
     started = time.perf_counter()
     searcher.analyse(query)
     ranked = searcher.reranker.rerank(analysed, candidates, named)
