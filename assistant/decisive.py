@@ -48,6 +48,8 @@ class DecisiveWords:
 
 def compare(query: frozenset[Concept], question: frozenset[Concept], answer: frozenset[Concept]) -> tuple[int, int, int, list[str]]:
     """(agreeing facets, conflicting facets, query concepts the entry never mentions, their names)."""
+    if not query:
+        return 0, 0, 0, []
     agree = conflict = 0
     missing: list[str] = []
     for facet in {c.facet for c in query}:

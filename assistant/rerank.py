@@ -35,8 +35,7 @@ from assistant.query_analysis import AnalysedQuery
 from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.tokenize import excluded_identifiers, normalize
 
-MODEL_VERSION = 9  # 9: per-row evidence, field BM25 models and item offsets written at build time, search-key
-                   # vectors read from the store's vectors
+MODEL_VERSION = 10  # 10: the focus's word evidence beside the ask's
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -45,6 +44,10 @@ CANDIDATE_FEATURES = (
     "vendor_match", "vendor_other",
     "exact_question", "exact_any", "identifier_conflict", "offtopic_margin", "english", "long",
     "memory_answer", "memory_answer_gap", "memory_near", "memory_unanswered",
+    # the same word evidence over the whole message (without greetings), beside the ask's: a long message's
+    # ask ("How do we get around this?") often leaves its subject to the sentences before it
+    "focus_cover_question", "focus_cover_answer_only", "focus_uncovered",
+    "focus_decisive_agree", "focus_decisive_conflict", "focus_decisive_missing",
 )
 ASK_FEATURES = ("asks_amount", "amount_unstated", "amount_unasked")
 UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
@@ -52,7 +55,8 @@ UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
 # one candidate at a time: these give each candidate's place among the list's on the features that
 # separate them (0 = the best). Grouped CV on tune, three fold seeds: R@1 0.912 → 0.918 on average.
 RANKED_FEATURES = ("dense_question", "cover_question", "uncovered", "decisive_agree", "decisive_missing",
-                   "bm25_answer", "memory_near")
+                   "bm25_answer", "memory_near",
+                   "focus_cover_question", "focus_uncovered", "focus_decisive_agree", "focus_decisive_missing")
 PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
 FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
 RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
@@ -430,7 +434,12 @@ class Reranker:
 
         units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
-        query_concepts = d.concepts(query.ask + " " + " ".join(query.expansions))
+        expansions = " " + " ".join(query.expansions)
+        query_concepts = d.concepts(query.ask + expansions)
+        separate_focus = query.focus != query.ask
+        focus_units = d.query_units(query.focus)
+        focus_total = sum(w for _, w, _ in focus_units) or 1.0
+        focus_concepts = d.concepts(query.focus + expansions)
         query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
         rows_all = sorted({r for c in candidates for r in c.rows})
         at = np.array(rows_all, dtype=np.int64)
@@ -444,7 +453,7 @@ class Reranker:
         bm25_a = _field_scores(d.bm25_answer, text_tokens, at)
         field_q = bm25_q / max(float(bm25_q.max()), 1e-9)
         field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
-        evidence, choice = [], []
+        evidence, choice, focus_evidence, focus_choice = [], [], [], []
         ids_q, ids_any, has_ids, stated, entry_asks = (np.zeros(len(rows_all)) for _ in range(5))
         for i, r in enumerate(rows_all):
             row = d.row(r)
@@ -454,6 +463,13 @@ class Reranker:
             evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
                              rarest / d.unknown_idf, len(query_numbers - row.numbers)))
             choice.append((cover_q, agree - conflict - missing))
+            if separate_focus:
+                in_question, anywhere, _ = _units_found(focus_units, row.question_tokens, row.answer_tokens)
+                if focus_concepts != query_concepts:
+                    agree, conflict, missing, _ = compare(focus_concepts, row.question_concepts, row.answer_concepts)
+                cover_q, cover_any = in_question / focus_total, anywhere / focus_total
+            focus_evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing))
+            focus_choice.append((cover_q, agree - conflict - missing))
             ids_q[i], ids_any[i] = len(query.identifiers & row.question_ids), len(query.identifiers & row.entry_ids)
             has_ids[i], stated[i], entry_asks[i] = bool(row.question_ids), bool(row.numbers), AMOUNT in row.question_asks
 
@@ -461,6 +477,7 @@ class Reranker:
         slot = {r: i for i, r in enumerate(rows_all)}
         members = [[slot[r] for r in c.rows] for c in candidates]
         best = [max(m, key=choice.__getitem__) if len(m) > 1 else m[0] for m in members]
+        focus_best = [max(m, key=focus_choice.__getitem__) if len(m) > 1 else m[0] for m in members]
         flat = np.array([i for m in members for i in m])
         bounds = np.cumsum([0] + [len(m) for m in members[:-1]])
 
@@ -484,6 +501,7 @@ class Reranker:
             id_conflict.astype(float),
             np.full(n, query.offtopic_margin), np.full(n, float(query.english)), np.full(n, float(query.is_long)),
             mem_answer, mem_answer - mem_answer.max(), mem_near, np.full(n, unanswered),
+            *np.array([focus_evidence[b] for b in focus_best]).T,
         ]
         per_candidate = np.column_stack(candidate_columns)
         asks = AMOUNT in d.decisive.asks(query.ask)

@@ -111,7 +111,11 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
     unknown = [w for t, w, alt in units if not any(a in d.idf for a in alt)]
     unknown_share = sum(unknown) / sum(w for _, w, _ in units) if units else 0.0
 
-    def row_evidence(r):
+    focus_units = d.query_units(query.focus)
+    focus_concepts = d.decisive.concepts(query.focus + " " + " ".join(query.expansions))
+
+    def row_evidence(r, units=units, concepts=concepts):
+        total = sum(w for _, w, _ in units) or 1.0
         question, anywhere = p.question_tokens[r], p.question_tokens[r] | p.answer_tokens[r]
         cover_question = sum(w for _, w, alt in units if alt & question) / total
         cover_any = sum(w for _, w, alt in units if alt & anywhere) / total
@@ -119,17 +123,22 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
         agree, conflict, missing, _ = compare(concepts, p.question_concepts[r], p.answer_concepts[r])
         return cover_question, cover_any, agree, conflict, missing, rarest, len(numbers - p.numbers[r])
 
+    def best_row(rows, evidence):
+        best = rows[0]
+        for r in rows[1:]:
+            key = (evidence[r][0], evidence[r][2] - evidence[r][3] - evidence[r][4])
+            if key > (evidence[best][0], evidence[best][2] - evidence[best][3] - evidence[best][4]):
+                best = r
+        return best
+
     top_fused = max(c.fused for c in candidates) or 1e-9
     top_dense = max(c.dense for c in candidates)
     matrix = []
     for i, c in enumerate(candidates):
         evidence = {r: row_evidence(r) for r in c.rows}
-        best = c.rows[0]
-        for r in c.rows[1:]:
-            key = (evidence[r][0], evidence[r][2] - evidence[r][3] - evidence[r][4])
-            if key > (evidence[best][0], evidence[best][2] - evidence[best][3] - evidence[best][4]):
-                best = r
-        cover_question, cover_any, agree, conflict, missing, rarest, numbers_missing = evidence[best]
+        cover_question, cover_any, agree, conflict, missing, rarest, numbers_missing = evidence[best_row(c.rows, evidence)]
+        focus = {r: row_evidence(r, focus_units, focus_concepts) for r in c.rows}
+        focus_question, focus_any, focus_agree, focus_conflict, focus_missing, _, _ = focus[best_row(c.rows, focus)]
         ids_question = max(len(query.identifiers & p.question_ids[r]) for r in c.rows)
         ids_any = max(len(query.identifiers & p.entry_ids[r]) for r in c.rows)
         vendor = d.entries[c.shown].vendor
@@ -146,6 +155,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
             float(bool(query.identifiers) and ids_any == 0 and any(p.question_ids[r] for r in c.rows)),
             query.offtopic_margin, float(query.english), float(query.is_long),
             memory_answer[i], memory_answer[i] - max(memory_answer), recall(c.group, d.memory.by_near), unanswered,
+            focus_question, focus_any - focus_question, 1.0 - focus_any, focus_agree, focus_conflict, focus_missing,
             float(asks_amount), float(asks_amount and not any(p.numbers[r] for r in c.rows)),
             float(not asks_amount and any("amount" in p.question_asks[r] for r in c.rows)),
             unknown_share, float(len(unknown)),
@@ -184,7 +194,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 41  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 51  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),
