@@ -24,6 +24,8 @@ from assistant.stores.base import Filter
 from assistant.tokenize import normalize
 
 MAX_QUERY_CHARS = 500
+# The longest message a surface accepts. Search reads all of it for its ask, which customers usually put last.
+MAX_MESSAGE_CHARS = 10_000
 MAX_TOP_K = 50
 CHANNEL_DEPTH = 10  # a channel "found" an entry when it ranks it this high
 RERANK_DEPTH = 30
@@ -150,7 +152,7 @@ class Searcher:
             raise QueryError(f"unknown edition '{edition}'; valid: {', '.join(self.editions)}")
         notices = []
         length = len(query.strip())
-        query = clean_text(query, limit=MAX_QUERY_CHARS * 4).strip()
+        query = clean_text(query, limit=MAX_MESSAGE_CHARS).strip()
         if len(query) > MAX_QUERY_CHARS:
             excerpt = informative_excerpt(query, MAX_QUERY_CHARS)
             notices.append(f"the message was {length} characters; the {len(excerpt)} most informative "

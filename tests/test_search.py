@@ -130,6 +130,14 @@ def test_a_huge_query_is_truncated_with_a_notice(searcher):
     assert result.hits
 
 
+@pytest.mark.parametrize("context", ["你好，" * 3000, "2026-12-01 10:00:01 INFO send ok phone=138****0000\n" * 150])
+def test_the_ask_at_the_end_of_a_long_message_is_searched(searcher, context):
+    result = searcher.search(context + "请问短信签名能修改吗？")
+    assert len(context) > 4 * MAX_QUERY_CHARS
+    assert "短信签名能修改吗" in result.query
+    assert result.notices and str(len(context) + 11) in result.notices[0]
+
+
 @pytest.mark.parametrize("query", ["🙂🙂🙂", "签名\u200b被驳回", "ＳＭＳ　签名", "\x00\x07签名", "é̂̂̂", "𠀀𠀁"])
 def test_odd_unicode_never_crashes(searcher, query):
     result = searcher.search(query)

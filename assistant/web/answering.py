@@ -7,14 +7,13 @@ import threading
 import uuid
 
 from assistant.feedback import FeedbackError
-from assistant.search import MAX_TOP_K, QueryError, SearchResult
+from assistant.search import MAX_MESSAGE_CHARS, MAX_TOP_K, QueryError, SearchResult
 from assistant.web.conversation import (active_filters, filter_conflict, hidden_answer_note, read_message,
                                         without_vendor_names)
 from assistant.web.labels import LABELS, edition_name, language_of, vendor_name
 from assistant.web.render import Turn, message_html, reply_text, turn_html, turn_language
 from assistant.web.service import Service
 
-MAX_MESSAGE = 10_000
 MAX_ANSWERS_KEPT = 200  # per chat session, for votes and "search again without filters"
 MAX_VOTE_ORDERS_KEPT = 10_000  # answers whose latest vote order is remembered, across sessions
 
@@ -36,8 +35,8 @@ class Answerer:
         searcher = searcher or self.service.searcher
         if not isinstance(message, str) or not message.strip():
             raise QueryError("the message is empty: type a question, an error code or an API error name")
-        if len(message) > MAX_MESSAGE:
-            raise QueryError(f"the message is longer than {MAX_MESSAGE} characters")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise QueryError(f"the message is longer than {MAX_MESSAGE_CHARS} characters")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, float)) or int(top_k) != top_k \
                 or not 1 <= top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be a whole number from 1 to {MAX_TOP_K}")

@@ -18,24 +18,23 @@ from assistant import __version__
 from assistant.errors import AssistantError
 from assistant.feedback import FeedbackError
 from assistant.index import BUILD_HINT
-from assistant.search import MAX_TOP_K, QueryError
+from assistant.search import MAX_MESSAGE_CHARS, MAX_TOP_K, QueryError
 from assistant.web.security import GuardMiddleware, SafeJSONResponse, error_response, frame_ancestors, security_headers
 from assistant.web.service import Service
 
-MAX_QUERY_LENGTH = 10_000  # longer bodies are refused; up to this, search truncates with a notice
 MAX_FILTER_LENGTH = 100
 SEARCH_THREADS = 64  # more than the clients a worker serves at once: a search mostly waits for its embedding batch
 
 
 class SearchRequest(BaseModel):
-    q: str = Field(..., max_length=MAX_QUERY_LENGTH, description="the question, an error code or an API error name")
+    q: str = Field(..., max_length=MAX_MESSAGE_CHARS, description="the question, an error code or an API error name")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K)
     vendor: str | None = Field(None, max_length=MAX_FILTER_LENGTH, description="tencent or aliyun")
     edition: str | None = Field(None, max_length=MAX_FILTER_LENGTH, description="latest (default), all, or a document id")
 
 
 class FeedbackRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=MAX_QUERY_LENGTH)
+    query: str = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS)
     vote: int = Field(..., description="1 helpful, -1 not helpful")
     entry_ids: list[Annotated[str, Field(max_length=MAX_FILTER_LENGTH)]] = Field(default_factory=list, max_length=MAX_TOP_K)
     comment: str | None = Field(None, max_length=2000)
@@ -96,7 +95,7 @@ def create_api(service: Service) -> FastAPI:
 
     @app.get("/api/search", summary="Search the FAQ (query string)")
     async def search_get(
-        q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)],
+        q: Annotated[str, Query(max_length=MAX_MESSAGE_CHARS)],
         top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
         vendor: Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH)] = None,
         edition: Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH)] = None,

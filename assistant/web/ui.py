@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402  (after the analytics switch)
 
 from assistant.errors import AssistantError  # noqa: E402
+from assistant.search import MAX_MESSAGE_CHARS  # noqa: E402
 from assistant.web.chat_api import register_chat_api  # noqa: E402
 from assistant.web.conversation import edition_choices  # noqa: E402
 from assistant.web.answering import Answerer  # noqa: E402
@@ -32,7 +33,6 @@ EXAMPLES = [
     "阿里云短信一直显示发送中",
 ]
 CHAT_CONCURRENCY = 16  # agents answered at once per UI; searches are short and release the GIL in native code
-MAX_MESSAGE = 10_000
 
 
 def _empty_transcript() -> str:
@@ -55,7 +55,7 @@ def build_ui(service: Service, compact: bool = False) -> gr.Blocks:
             transcript = gr.HTML(_empty_transcript(), elem_id="faq-chat", js_on_load=CHAT_JS, padding=False)
             with gr.Row(elem_id="faq-inputrow", equal_height=True):
                 question = gr.Textbox(placeholder="Ask a question · 请输入问题", show_label=False, scale=5,
-                                      elem_id="faq-question", max_length=MAX_MESSAGE, lines=1, max_lines=4,
+                                      elem_id="faq-question", max_length=MAX_MESSAGE_CHARS, lines=1, max_lines=4,
                                       autofocus=True)
                 ask = gr.Button("Ask 提问", variant="primary", scale=0, elem_id="faq-ask", min_width=96)
             with gr.Accordion("Filters 筛选", open=False, elem_id="faq-filters"):
