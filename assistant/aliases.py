@@ -36,5 +36,9 @@ class Aliases:
     def of(self, entry: FaqEntry) -> tuple[str, ...]:
         return self._keys.get(entry.group or entry.id, ())
 
+    def first(self, count: int | None) -> "Aliases":
+        """Each group's first `count` keys (all when None): a large store searches fewer keys an entry."""
+        return self if count is None else Aliases({group: keys[:count] for group, keys in self._keys.items()})
+
     def __len__(self) -> int:
         return len(self._keys)

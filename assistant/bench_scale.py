@@ -30,9 +30,9 @@ from assistant.errors import AssistantError
 from assistant.aliases import Aliases
 from assistant.index import bm25_text, file_hashes, load_index
 from assistant.labels import load_queries
-from assistant.rerank import FOLDER
+from assistant.rerank import FOLDER, KEYS_FROM
 from assistant.stores.embedded_build import (
-    APPROXIMATE_ABOVE, identifier_postings, write_bm25, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
+    APPROXIMATE_ABOVE, identifier_postings, keys_kept, write_bm25, write_dense_index, write_entry_lines, write_identifiers, write_row_arrays,
 )
 
 class ScaleError(AssistantError, ValueError):
@@ -59,13 +59,15 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
 
     started = time.perf_counter()
     real_vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
-    vector_rows, positions = _item_positions(np.bincount(np.asarray(store.vector_rows), minlength=r), source)
+    kept = keys_kept(n, approximate_above)
+    per_row = np.bincount(np.asarray(store.vector_rows), minlength=r)
+    vector_rows, positions = _item_positions(per_row, source, None if kept is None else KEYS_FROM + kept)
     blocks = _jittered(real_vectors, positions, copy[vector_rows] > 0, rng)
     dense_index = write_dense_index(folder, blocks, n, approximate_above, shape=(len(positions), real_vectors.shape[1]))
     log(f"vectors: {len(positions)} ({dense_index['kind']}) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
-    aliases = Aliases.load(settings.aliases_path)
+    aliases = Aliases.load(settings.aliases_path).first(kept)
     tokens = [store.tokenizer.tokens(bm25_text(e, aliases.of(e))) or ["<empty>"] for e in entries]
     write_bm25(folder, [tokens[s] for s in source])  # the same lists, shared: little memory
     log(f"bm25: re-indexed {n} entries in {time.perf_counter() - started:.1f} s")
@@ -112,11 +114,11 @@ def replicate(settings: Settings, n: int, folder: Path, seed: int = 0, log=print
     return manifest
 
 
-def _item_positions(per_row: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For items stored row by row (`per_row[r]` items of real row r), the synthetic row of each replicated
-    item and the position of the real item it copies."""
+def _item_positions(per_row: np.ndarray, source: np.ndarray, first: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For items stored row by row (`per_row[r]` items of real row r; only each row's `first` ones when given),
+    the synthetic row of each replicated item and the position of the real item it copies."""
     starts = np.concatenate([[0], np.cumsum(per_row)])
-    counts = per_row[source]
+    counts = (per_row if first is None else np.minimum(per_row, first))[source]
     item_rows = np.repeat(np.arange(len(source)), counts)
     within = np.arange(len(item_rows)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
     return item_rows, starts[source][item_rows] + within

@@ -39,7 +39,7 @@ from assistant.build_report import report_build
 from assistant.glossary import Glossary
 from assistant.abstain import AbstentionModel
 from assistant.fusion import FusionParams
-from assistant.stores.embedded_build import write_store_files
+from assistant.stores.embedded_build import keys_kept, write_store_files
 from assistant.stores.embedded import DENSE_KINDS, ENTRY_FILES, IVF_FILE, ROW_FILES, VECTORS_FILE, EmbeddedStore
 from assistant.stores.embedded import BuildView as LoadedIndex  # a loaded build: path, manifest, lazy entries, store
 from assistant.tokenize import Tokenizer, collect_terms
@@ -253,7 +253,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
     report_build(manifest, entries, settings.index_dir, log)
     glossary = Glossary.load(settings.glossary_path)
-    aliases = Aliases.load(settings.aliases_path)
+    aliases = Aliases.load(settings.aliases_path).first(keys_kept(len(entries)))
     hand_terms = _read_lines(settings.terms_path)
     terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)
 

@@ -8,14 +8,17 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from assistant.bench_scale import ScaleError, run_scale_bench
+from assistant.bench_scale import ScaleError, replicate, run_scale_bench
 from assistant.config import PROJECT_ROOT
 from assistant.index import current_build
 from assistant.search import Searcher
 from assistant.stores import Filter, open_store
+from assistant.rerank import KEYS_FROM
 from assistant.stores.embedded import EmbeddedStore
+from assistant.stores.embedded_build import KEYS_AT_SCALE, keys_kept
 
 QUERIES = ["返回1014错误怎么办", "签名申请被拒绝了怎么办", "Can I get an invoice?", "阿里云短信怎么收费"]
 
@@ -65,3 +68,16 @@ def test_bench_scale_replicates_the_corpus_and_reports_every_figure(built, capsy
         assert figures[key] > 0
     with pytest.raises(ScaleError, match="at least"):
         run_scale_bench(built, real - 1, as_json=True)
+
+
+def test_above_the_exact_size_an_entry_is_searched_by_its_first_search_keys(built, tmp_path):
+    real = open_store(str(built.index_dir), built)
+    per_entry = np.bincount(np.asarray(real.vector_rows), minlength=real.size)
+    assert per_entry.max() > KEYS_FROM + KEYS_AT_SCALE  # the real build: every key a vector
+    assert keys_kept(real.size) is None and keys_kept(real.size, approximate_above=real.size - 1) == KEYS_AT_SCALE
+    n = 2 * real.size + 50
+    manifest = replicate(built, n, tmp_path, log=lambda *_: None, approximate_above=real.size)
+    synthetic = np.bincount(np.load(tmp_path / "vector_rows.npy"), minlength=n)
+    assert manifest["dense_index"]["kind"] == "ivf-sq8" and manifest["counts"]["vectors"] == synthetic.sum()
+    assert synthetic.max() == KEYS_FROM + KEYS_AT_SCALE
+    assert (synthetic == np.minimum(per_entry, KEYS_FROM + KEYS_AT_SCALE)[np.arange(n) % real.size]).all()
