@@ -35,7 +35,7 @@ from assistant.query_analysis import AnalysedQuery
 from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.tokenize import excluded_identifiers, normalize
 
-MODEL_VERSION = 10  # 10: the focus's word evidence beside the ask's
+MODEL_VERSION = 11  # 11: the facets an entry's question narrows to that the query never names
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -50,6 +50,7 @@ CANDIDATE_FEATURES = (
     "focus_decisive_agree", "focus_decisive_conflict", "focus_decisive_missing",
 )
 ASK_FEATURES = ("asks_amount", "amount_unstated", "amount_unasked")
+SCOPE_FEATURES = ("question_narrower",)  # facets the entry's question names and the query does not (语音 for a plain ask)
 UNKNOWN_FEATURES = ("unknown_share", "unknown_count")
 # Overlapping entries ("短信价格" beside "国内计费策略") differ by a little in each feature, and a tree sees
 # one candidate at a time: these give each candidate's place among the list's on the features that
@@ -58,7 +59,7 @@ RANKED_FEATURES = ("dense_question", "cover_question", "uncovered", "decisive_ag
                    "bm25_answer", "memory_near",
                    "focus_cover_question", "focus_uncovered", "focus_decisive_agree", "focus_decisive_missing")
 PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
-FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
+FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + SCOPE_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
 RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
@@ -454,7 +455,8 @@ class Reranker:
         field_q = bm25_q / max(float(bm25_q.max()), 1e-9)
         field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
         evidence, choice, focus_evidence, focus_choice = [], [], [], []
-        ids_q, ids_any, has_ids, stated, entry_asks = (np.zeros(len(rows_all)) for _ in range(5))
+        ids_q, ids_any, has_ids, stated, entry_asks, narrower = (np.zeros(len(rows_all)) for _ in range(6))
+        query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
             in_question, anywhere, rarest = _units_found(units, row.question_tokens, row.answer_tokens)
@@ -472,6 +474,7 @@ class Reranker:
             focus_choice.append((cover_q, agree - conflict - missing))
             ids_q[i], ids_any[i] = len(query.identifiers & row.question_ids), len(query.identifiers & row.entry_ids)
             has_ids[i], stated[i], entry_asks[i] = bool(row.question_ids), bool(row.numbers), AMOUNT in row.question_asks
+            narrower[i] = len({c.facet for c in row.question_concepts} - query_facets)
 
         # Per candidate: the evidence of its best-covered member row, the best of its members' scores.
         slot = {r: i for i, r in enumerate(rows_all)}
@@ -506,7 +509,7 @@ class Reranker:
         per_candidate = np.column_stack(candidate_columns)
         asks = AMOUNT in d.decisive.asks(query.ask)
         columns = [np.full(n, float(asks)), (asks & (best_of(stated) == 0)).astype(float),
-                   ((best_of(entry_asks) > 0) & (not asks)).astype(float)]
+                   ((best_of(entry_asks) > 0) & (not asks)).astype(float), narrower[best]]
         columns += [np.full(n, value) for value in self.unknown_features(query)]
         return np.hstack([per_candidate, np.column_stack(columns), places(per_candidate[:, RANKED_COLUMNS])])
 

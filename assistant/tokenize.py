@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jieba
 
-from assistant.text import API_NAME_RE, ERROR_CODE_RE
+from assistant.text import API_NAME_RE, ERROR_CODE_RE, URL_RE
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -51,10 +51,11 @@ def normalize(text: str) -> str:
 
 
 def corpus_identifiers(texts: Iterable[str]) -> set[str]:
-    """Error codes (1014, 60008) and API error names mentioned in the texts, folded."""
+    """Error codes (1014, 60008) and API error names mentioned in the texts, folded; never the numbers and
+    percent-encoded pieces of a link (…/document/product/382/3773, %E7%AD%BE)."""
     found: set[str] = set()
     for text in texts:
-        folded = unicodedata.normalize("NFKC", text)
+        folded = URL_RE.sub(" ", unicodedata.normalize("NFKC", text))
         found.update(name.casefold() for name in API_NAME_RE.findall(folded))
         found.update(ERROR_CODE_RE.findall(folded))
     return found

@@ -222,6 +222,20 @@ def test_an_amount_asked_of_an_entry_that_states_no_number_is_a_feature(searcher
     assert x[:, columns].tolist() == [[0, 0, 0], [0, 0, 1]]  # the second entry's question asks an amount
 
 
+def test_an_entry_narrower_than_the_query_is_a_feature(searcher):
+    """The voice entry names a kind (语音) and a limit (频率); a plain frequency question names only the limit."""
+    entries = searcher.index.entries
+    voice = _candidate(entries, "语音频率限制策略是什么")
+    plain = _candidate(entries, "短信默认的频率限制是什么")
+    column = FEATURES.index("question_narrower")
+    analysed, _, named = searcher.candidates("频率限制是多少")
+    x = searcher.reranker.features(analysed, [voice, plain], named)
+    assert x[:, column].tolist() == [1, 0]
+    analysed, _, named = searcher.candidates("语音的频率限制是多少")
+    x = searcher.reranker.features(analysed, [voice, plain], named)
+    assert x[:, column].tolist() == [0, 0]
+
+
 def test_the_share_of_the_query_the_corpus_does_not_know_is_a_feature(searcher):
     columns = [FEATURES.index("unknown_share"), FEATURES.index("unknown_count")]
 

@@ -136,7 +136,9 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
     matrix = []
     for i, c in enumerate(candidates):
         evidence = {r: row_evidence(r) for r in c.rows}
-        cover_question, cover_any, agree, conflict, missing, rarest, numbers_missing = evidence[best_row(c.rows, evidence)]
+        best = best_row(c.rows, evidence)
+        cover_question, cover_any, agree, conflict, missing, rarest, numbers_missing = evidence[best]
+        narrower = len({k.facet for k in p.question_concepts[best]} - {k.facet for k in concepts})
         focus = {r: row_evidence(r, focus_units, focus_concepts) for r in c.rows}
         focus_question, focus_any, focus_agree, focus_conflict, focus_missing, _, _ = focus[best_row(c.rows, focus)]
         ids_question = max(len(query.identifiers & p.question_ids[r]) for r in c.rows)
@@ -157,7 +159,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
             memory_answer[i], memory_answer[i] - max(memory_answer), recall(c.group, d.memory.by_near), unanswered,
             focus_question, focus_any - focus_question, 1.0 - focus_any, focus_agree, focus_conflict, focus_missing,
             float(asks_amount), float(asks_amount and not any(p.numbers[r] for r in c.rows)),
-            float(not asks_amount and any("amount" in p.question_asks[r] for r in c.rows)),
+            float(not asks_amount and any("amount" in p.question_asks[r] for r in c.rows)), float(narrower),
             unknown_share, float(len(unknown)),
         ])
     ranked = [FEATURES.index(name) for name in RANKED_FEATURES]
@@ -194,7 +196,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 51  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 52  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),

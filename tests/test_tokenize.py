@@ -68,6 +68,7 @@ def test_corpus_identifiers_need_the_documented_shape():
         "60008", "unauthorizedoperation.smssdkappidverifyfail"
     }
     assert corpus_identifiers(["价格 0.045 元，2018.10 更新，手机号 13800138000"]) == set()
+    assert corpus_identifiers(["见 [文档](https://cloud.tencent.com/document/product/382/3773#%E7%AD%BE.E5.AD.97) 与 1014"]) == {"1014"}
 
 
 def test_the_glossary_expands_english_to_chinese_and_synonyms():
