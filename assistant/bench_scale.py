@@ -221,7 +221,7 @@ embedder = load_embedder()
 model_s = time.perf_counter() - started
 started = time.perf_counter()
 index = load_build(__import__("pathlib").Path(folder), settings)
-glossary = Glossary.load(settings.glossary_path)
+glossary = Glossary.from_settings(settings)
 searcher = Searcher(index, embedder, glossary, reranker=Reranker.load(index, glossary))
 startup_s = time.perf_counter() - started
 searcher.store.warm()  # as `faq serve` does once its searcher is open

@@ -40,6 +40,10 @@ class Settings:
         return self.corpus_dir / "glossary.tsv"
 
     @property
+    def error_codes_path(self) -> Path:
+        return self.corpus_dir / "error_codes.tsv"
+
+    @property
     def terms_path(self) -> Path:
         return self.corpus_dir / "terms.txt"
 

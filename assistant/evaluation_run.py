@@ -49,7 +49,7 @@ def run_evaluation(settings: Settings, args: argparse.Namespace) -> int:
     unresolved = [q for q in labelled if not q.usable]
     queries = [q for q in labelled if q.usable]
     embedder = RememberedQueries(load_embedder(index.manifest["embedder"]["spec"]))
-    glossary = Glossary.load(settings.glossary_path)
+    glossary = Glossary.from_settings(settings)
     reranker = Reranker.load(index, glossary)
     if reranker.model is None:
         raise AssistantError("this build has no reranker (no labelled tuning queries at build time): run `faq build`")

@@ -1,10 +1,12 @@
-"""The bilingual SMS glossary (corpus/glossary.tsv): English ↔ Chinese query expansion."""
+"""Query expansion vocabulary: the bilingual SMS glossary (corpus/glossary.tsv, English ↔ Chinese) and the
+vendors' error codes with their meanings (corpus/error_codes.tsv)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.error_codes import ErrorCodes
 from assistant.errors import CorpusError
 from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
@@ -21,14 +23,19 @@ class GlossaryRow:
 
 
 class Glossary:
-    def __init__(self, rows: list[GlossaryRow]) -> None:
+    def __init__(self, rows: list[GlossaryRow], codes: ErrorCodes | None = None) -> None:
         self.rows = rows
+        self.codes = codes or ErrorCodes([])
         self._matcher = PhraseMatcher([(row, row.terms) for row in rows])
 
     @classmethod
-    def load(cls, path: Path) -> "Glossary":
+    def from_settings(cls, settings) -> "Glossary":
+        return cls.load(settings.glossary_path, ErrorCodes.load(settings.error_codes_path))
+
+    @classmethod
+    def load(cls, path: Path, codes: ErrorCodes | None = None) -> "Glossary":
         if not path.exists():
-            return cls([])
+            return cls([], codes)
         rows = []
         lines = path.read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines, 1):
@@ -39,7 +46,7 @@ class Glossary:
                 raise CorpusError(f"{path}:{number}: expected two tab-separated columns, got {len(columns)}")
             english, chinese = (tuple(t.strip() for t in col.split("|") if t.strip()) for col in columns)
             rows.append(GlossaryRow(english, chinese))
-        return cls(rows)
+        return cls(rows, codes)
 
     @property
     def chinese_terms(self) -> list[str]:

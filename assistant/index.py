@@ -117,9 +117,10 @@ def sha256_file(path: Path) -> str:
 
 
 def _optional_inputs(settings: Settings) -> tuple[Path, ...]:
-    # The reranker learns from the labelled queries and the decisive words: a change to either is a new build.
+    # The reranker learns from the labelled queries, the decisive words and the query expansions (glossary, error
+    # codes): a change to any is a new build.
     return (settings.glossary_path, settings.terms_path, settings.offtopic_path, settings.corpus_dir / "groups.json",
-            settings.eval_queries_path, settings.decisive_path, settings.aliases_path)
+            settings.eval_queries_path, settings.decisive_path, settings.aliases_path, settings.error_codes_path)
 
 
 def corpus_fingerprint(settings: Settings) -> dict[str, str]:
@@ -252,7 +253,7 @@ def _build_locked(settings: Settings, embedder: Embedder | None, log) -> Path:
     entries = ingest_corpus(manifest, settings.cache_dir)
     log(f"ingested {len(entries)} entries from {len(manifest.documents)} documents")
     report_build(manifest, entries, settings.index_dir, log)
-    glossary = Glossary.load(settings.glossary_path)
+    glossary = Glossary.from_settings(settings)
     aliases = Aliases.load(settings.aliases_path).first(keys_kept(len(entries)))
     hand_terms = _read_lines(settings.terms_path)
     terms = collect_terms((e.question for e in entries), hand_terms + glossary.chinese_terms)

@@ -9,7 +9,7 @@ the sentence before it. Greetings and thanks are dropped. Short queries are thei
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,10 @@ class AnalysedQuery:
 
     def __post_init__(self) -> None:
         self.ask = self.ask or self.focus
+
+    def searched_with(self, meanings: list[str]) -> "AnalysedQuery":
+        """The query searched also by `meanings` (of error codes the corpus never prints)."""
+        return replace(self, focus=" ".join([self.focus, *meanings]), expansions=[*self.expansions, *meanings])
 
     @property
     def is_long(self) -> bool:

@@ -184,7 +184,11 @@ class Searcher:
     def analyse(self, query: str) -> AnalysedQuery:
         if not self.analysis:
             return AnalysedQuery(query, query)
-        return analyse(query, self.store.tokenizer, self.store.vocabulary, self.glossary)
+        analysed = analyse(query, self.store.tokenizer, self.store.vocabulary, self.glossary)
+        meanings = self.glossary.codes.meanings(query)
+        if meanings and not len(self.store.exact(analysed.identifiers, 1)):  # codes no entry prints
+            return analysed.searched_with(meanings)
+        return analysed
 
     def _retrieve(self, query: str, vendor: str | None, edition: str | None):
         analysed = self.analyse(query)
@@ -317,7 +321,7 @@ def open_searcher(settings, model: str | None = None, store: str | None = None, 
 
     opened = open_store(store, settings)
     embedder = load_embedder(model or opened.manifest["embedder"]["spec"])
-    glossary = Glossary.load(settings.glossary_path)
+    glossary = Glossary.from_settings(settings)
     if "reranker" not in options:
         options["reranker"] = Reranker.load(opened.rerank_source(), glossary)
     return Searcher(opened, embedder, glossary, **options)

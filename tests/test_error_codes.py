@@ -1,0 +1,57 @@
+"""Vendor error codes the FAQ never prints are searched by what the vendor says they mean."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.config import Settings
+from assistant.error_codes import ErrorCodes
+from assistant.errors import CorpusError
+
+
+@pytest.fixture(scope="module")
+def codes():
+    return ErrorCodes.load(Settings.from_env().error_codes_path)
+
+
+def test_the_bundled_table_names_both_vendors_codes(codes):
+    vendors = {code.vendor for code in codes.codes}
+    assert vendors == {"tencent", "aliyun"} and len(codes.codes) > 80
+    assert len({code.code.casefold() for code in codes.codes}) == len(codes.codes)
+
+
+@pytest.mark.parametrize("text, meaning_word", [
+    ("LimitExceeded.PhoneNumberOneHourLimit 是什么意思", "1小时"),
+    ("got limitexceeded.phonenumberonehourlimit from SendSms", "1小时"),  # case-folded
+    ("isv.BUSINESS_LIMIT_CONTROL 触发了", "流控"),  # Alibaba's codes, with or without their isv. prefix
+    ("返回 AMOUNT_NOT_ENOUGH", "余额不足"),
+])
+def test_a_named_code_brings_its_meaning(codes, text, meaning_word):
+    (meaning,) = codes.meanings(text)
+    assert meaning_word in meaning
+
+
+def test_a_code_is_matched_as_a_whole_word_only(codes):
+    assert codes.meanings("LimitExceeded.PhoneNumberOneHourLimitX") == []
+    assert codes.meanings("短信签名可以修改吗") == []
+
+
+def test_a_malformed_row_is_a_corpus_error_and_a_missing_table_is_empty(tmp_path):
+    table = tmp_path / "error_codes.tsv"
+    table.write_text("vendor\tcode\tmeaning\ntencent\tFailedOperation.X\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="error_codes.tsv:2"):
+        ErrorCodes.load(table)
+    assert ErrorCodes.load(tmp_path / "absent.tsv").codes == []
+
+
+def test_search_expands_only_codes_no_entry_prints(searcher):
+    unprinted = searcher.analyse("LimitExceeded.PhoneNumberOneHourLimit 报错")
+    assert "频率限制" in unprinted.focus and any("1小时" in term for term in unprinted.expansions)
+    printed = searcher.analyse("FailedOperation.TemplateIncorrectOrUnapproved 报错")
+    assert printed.focus == "FailedOperation.TemplateIncorrectOrUnapproved 报错"
+
+
+def test_an_unprinted_rate_limit_code_finds_the_rate_limit_entries(searcher):
+    result = searcher.search("LimitExceeded.PhoneNumberOneHourLimit 怎么解决")
+    assert not result.abstained
+    assert "频率" in result.hits[0].entry.question or "流控" in result.hits[0].entry.question
