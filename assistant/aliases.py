@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.entry import FaqEntry
-from assistant.errors import CorpusError
+from assistant.tsv import alternatives, read_rows
 
 
 class Aliases:
@@ -19,19 +19,8 @@ class Aliases:
 
     @classmethod
     def load(cls, path: Path) -> "Aliases":
-        if not path.exists():
-            return cls({})
-        keys: dict[str, tuple[str, ...]] = {}
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#") or line.startswith("group\t"):
-                continue
-            columns = line.split("\t")
-            english = tuple(k.strip() for k in columns[1].split("|") if k.strip()) if len(columns) >= 2 else ()
-            if len(columns) not in (2, 3) or not columns[0].strip() or not english:
-                raise CorpusError(f"{path}:{number}: expected a group id, search keys and optionally the question, "
-                                  "tab-separated")
-            keys[columns[0].strip()] = english
-        return cls(keys)
+        return cls({columns[0]: alternatives(columns[1])
+                    for columns in read_rows(path, (2, 3), "a group id, search keys and optionally the question")})
 
     def of(self, entry: FaqEntry) -> tuple[str, ...]:
         return self._keys.get(entry.group or entry.id, ())

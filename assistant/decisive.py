@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from assistant.errors import CorpusError
 from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
+from assistant.tsv import alternatives, read_rows
 
 ASK_FACET = "ask"  # rows naming the kind of answer a query asks for (an amount): never compared as concepts
 
@@ -25,18 +25,8 @@ class DecisiveWords:
 
     @classmethod
     def load(cls, path: Path) -> "DecisiveWords":
-        if not path.exists():
-            return cls([])
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#") or line.startswith("facet\t"):
-                continue
-            columns = line.split("\t")
-            if len(columns) != 3:
-                raise CorpusError(f"{path}:{number}: expected facet, concept and phrases, tab-separated")
-            phrases = tuple(p.strip() for p in columns[2].split("|") if p.strip())
-            rows.append((columns[0].strip(), columns[1].strip(), phrases))
-        return cls(rows)
+        return cls([(facet, concept, alternatives(phrases))
+                    for facet, concept, phrases in read_rows(path, (3,), "facet, concept and phrases")])
 
     def concepts(self, text: str) -> frozenset[Concept]:
         return frozenset(self._matcher.matching(normalize(text)))

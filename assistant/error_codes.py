@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import CorpusError
 from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
+from assistant.tsv import read_rows
 
 
 @dataclass(frozen=True)
@@ -28,17 +28,7 @@ class ErrorCodes:
 
     @classmethod
     def load(cls, path: Path) -> "ErrorCodes":
-        if not path.exists():
-            return cls([])
-        codes = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#") or line.startswith("vendor\t"):
-                continue
-            columns = [c.strip() for c in line.split("\t")]
-            if len(columns) != 3 or not all(columns):
-                raise CorpusError(f"{path}:{number}: expected vendor, code and meaning separated by tabs")
-            codes.append(ErrorCode(*columns))
-        return cls(codes)
+        return cls([ErrorCode(*columns) for columns in read_rows(path, (3,), "vendor, code and meaning")])
 
     def meanings(self, text: str) -> list[str]:
         """The meanings of the codes `text` names, each once, in the table's order."""

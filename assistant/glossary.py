@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.error_codes import ErrorCodes
-from assistant.errors import CorpusError
 from assistant.phrases import PhraseMatcher
 from assistant.tokenize import normalize
+from assistant.tsv import alternatives, read_rows
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,8 @@ class Glossary:
 
     @classmethod
     def load(cls, path: Path, codes: ErrorCodes | None = None) -> "Glossary":
-        if not path.exists():
-            return cls([], codes)
-        rows = []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip() or line.startswith("#") or line.startswith("english\t"):
-                continue
-            columns = line.split("\t")
-            if len(columns) != 2:
-                raise CorpusError(f"{path}:{number}: expected two tab-separated columns, got {len(columns)}")
-            english, chinese = (tuple(t.strip() for t in col.split("|") if t.strip()) for col in columns)
-            rows.append(GlossaryRow(english, chinese))
+        rows = [GlossaryRow(alternatives(english), alternatives(chinese))
+                for english, chinese in read_rows(path, (2,), "English and Chinese terms")]
         return cls(rows, codes)
 
     @property

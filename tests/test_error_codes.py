@@ -55,3 +55,17 @@ def test_an_unprinted_rate_limit_code_finds_the_rate_limit_entries(searcher):
     result = searcher.search("LimitExceeded.PhoneNumberOneHourLimit 怎么解决")
     assert not result.abstained
     assert "频率" in result.hits[0].entry.question or "流控" in result.hits[0].entry.question
+
+
+def test_every_data_table_reports_a_bad_row_by_file_and_line(tmp_path):
+    from assistant.decisive import DecisiveWords
+    from assistant.glossary import Glossary
+
+    glossary = tmp_path / "glossary.tsv"
+    glossary.write_text("# terms\nenglish\tchinese\nsignature\t签名\nsignature 签名\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"glossary.tsv:4: expected English and Chinese terms"):
+        Glossary.load(glossary)
+    decisive = tmp_path / "decisive.tsv"
+    decisive.write_text("facet\tconcept\tphrases\nobject\t\t签名\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"decisive.tsv:2"):
+        DecisiveWords.load(decisive)
