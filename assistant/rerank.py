@@ -33,9 +33,10 @@ from assistant.errors import AssistantError
 from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
+from assistant.text import bigrams, containment, dice
 from assistant.tokenize import excluded_identifiers, normalize
 
-MODEL_VERSION = 11  # 11: the facets an entry's question narrows to that the query never names
+MODEL_VERSION = 12  # 12: the character pairs the query shares with an entry's question
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -59,7 +60,14 @@ RANKED_FEATURES = ("dense_question", "cover_question", "uncovered", "decisive_ag
                    "bm25_answer", "memory_near",
                    "focus_cover_question", "focus_uncovered", "focus_decisive_agree", "focus_decisive_missing")
 PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
-FEATURES = CANDIDATE_FEATURES + ASK_FEATURES + SCOPE_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
+# The query's and the entry's question's character pairs, as written (no tokenizer between them): how alike
+# (Dice) and the share of the question's pairs the query holds; with their places. A short ask worded as one
+# of two near-duplicate questions ("流控限制是什么" for 什么是短信发送流控限制 beside 可以取消流控限制吗).
+# Grouped CV on tune, six fold shuffles: R@1 0.9507 → 0.9536, MRR 0.9702 → 0.9718.
+SURFACE_FEATURES = ("pairs_dice", "question_pairs_held")
+SURFACE_PLACE_FEATURES = tuple(f"{name}_place" for name in SURFACE_FEATURES)
+FEATURES = (CANDIDATE_FEATURES + ASK_FEATURES + SCOPE_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
+            + SURFACE_FEATURES + SURFACE_PLACE_FEATURES)
 RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
@@ -379,6 +387,12 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
     return scores.astype(np.float64)
 
 
+def _surface(query: str, question: str) -> tuple[float, float]:
+    """SURFACE_FEATURES of one entry row."""
+    asked, offered = bigrams(query), bigrams(question)
+    return dice(asked, offered), containment(offered, asked)
+
+
 def _units_found(units: list[tuple[str, float, frozenset[str]]], question: set[str],
                  answer: set[str]) -> tuple[float, float, float]:
     """One pass over the query's units (a unit is found by itself or a translation): the weight the entry's
@@ -456,6 +470,7 @@ class Reranker:
         field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
         evidence, choice, focus_evidence, focus_choice = [], [], [], []
         ids_q, ids_any, has_ids, stated, entry_asks, narrower = (np.zeros(len(rows_all)) for _ in range(6))
+        surface = np.array([_surface(query.text, d.entries[r].question) for r in rows_all]).reshape(-1, 2)
         query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
@@ -511,7 +526,9 @@ class Reranker:
         columns = [np.full(n, float(asks)), (asks & (best_of(stated) == 0)).astype(float),
                    ((best_of(entry_asks) > 0) & (not asks)).astype(float), narrower[best]]
         columns += [np.full(n, value) for value in self.unknown_features(query)]
-        return np.hstack([per_candidate, np.column_stack(columns), places(per_candidate[:, RANKED_COLUMNS])])
+        surface_best = np.column_stack([best_of(surface[:, 0]), best_of(surface[:, 1])])
+        return np.hstack([per_candidate, np.column_stack(columns), places(per_candidate[:, RANKED_COLUMNS]),
+                          surface_best, places(surface_best)])
 
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in

@@ -236,6 +236,20 @@ def test_an_entry_narrower_than_the_query_is_a_feature(searcher):
     assert x[:, column].tolist() == [0, 0]
 
 
+def test_the_characters_a_query_shares_with_a_question_as_written_are_a_feature(searcher):
+    """"流控限制是什么" is worded as 什么是短信发送流控限制; its near duplicate (可以取消…吗) shares fewer pairs."""
+    entries = searcher.index.entries
+    definition = _candidate(entries, "什么是短信发送流控限制")
+    cancel = _candidate(entries, "短信服务可以取消流控限制吗")
+    columns = [FEATURES.index(f) for f in ("pairs_dice", "question_pairs_held", "pairs_dice_place",
+                                           "question_pairs_held_place")]
+    analysed, _, named = searcher.candidates("流控限制是什么")
+    (dice_d, held_d, *places_d), (dice_c, held_c, *places_c) = searcher.reranker.features(
+        analysed, [definition, cancel], named)[:, columns].tolist()
+    assert dice_d > dice_c > 0 and held_d > held_c > 0
+    assert places_d == [0, 0] and places_c == [1, 1]
+
+
 def test_the_share_of_the_query_the_corpus_does_not_know_is_a_feature(searcher):
     columns = [FEATURES.index("unknown_share"), FEATURES.index("unknown_count")]
 
