@@ -18,6 +18,7 @@ from assistant.aliases import Aliases
 from assistant.decisive import compare
 from assistant.labels import load_queries
 from assistant.rerank import FEATURES, FOLDER, NUMBER_RE, RANKED_FEATURES
+from assistant.text import bigrams, containment, dice
 from assistant.tokenize import corpus_identifiers, normalize
 
 SAMPLE_EVERY = 12  # labelled queries: every 12th, so every kind and language is met
@@ -162,11 +163,18 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
             float(not asks_amount and any("amount" in p.question_asks[r] for r in c.rows)), float(narrower),
             unknown_share, float(len(unknown)),
         ])
+    def place(columns, i, k):  # how many candidates come before, by value then by position
+        return sum(1 for j, other in enumerate(columns) if other[k] > columns[i][k] or (other[k] == columns[i][k] and j < i))
+
     ranked = [FEATURES.index(name) for name in RANKED_FEATURES]
     plain = [list(row) for row in matrix]
-    for i, row in enumerate(matrix):  # place: how many candidates come before, by value then by position
-        row.extend(sum(1 for j, other in enumerate(plain) if other[k] > plain[i][k] or (other[k] == plain[i][k] and j < i))
-                   for k in ranked)
+    asked = bigrams(query.text)
+    surface = [[max(dice(asked, bigrams(d.entries[r].question)) for r in c.rows),
+                max(containment(bigrams(d.entries[r].question), asked) for r in c.rows)] for c in candidates]
+    for i, row in enumerate(matrix):
+        row.extend(place(plain, i, k) for k in ranked)
+        row.extend(surface[i])
+        row.extend(place(surface, i, k) for k in range(2))
     return np.array(matrix, dtype=np.float64)
 
 
@@ -196,7 +204,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 52  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 56  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),
