@@ -387,9 +387,9 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
     return scores.astype(np.float64)
 
 
-def _surface(query: str, question: str) -> tuple[float, float]:
-    """SURFACE_FEATURES of one entry row."""
-    asked, offered = bigrams(query), bigrams(question)
+def _surface(asked: frozenset[str], question: str) -> tuple[float, float]:
+    """SURFACE_FEATURES of one entry row, given the query's character pairs."""
+    offered = bigrams(question)
     return dice(asked, offered), containment(offered, asked)
 
 
@@ -470,7 +470,8 @@ class Reranker:
         field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
         evidence, choice, focus_evidence, focus_choice = [], [], [], []
         ids_q, ids_any, has_ids, stated, entry_asks, narrower = (np.zeros(len(rows_all)) for _ in range(6))
-        surface = np.array([_surface(query.text, d.entries[r].question) for r in rows_all]).reshape(-1, 2)
+        asked = bigrams(query.text)
+        surface = np.array([_surface(asked, d.entries[r].question) for r in rows_all]).reshape(-1, 2)
         query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
