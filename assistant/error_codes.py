@@ -34,3 +34,7 @@ class ErrorCodes:
         """The meanings of the codes `text` names, each once, in the table's order."""
         found = self._matcher.matching(normalize(text))
         return list(dict.fromkeys(code.meaning for code in found))
+
+    def vendors(self, text: str) -> set[str]:
+        """The vendors whose codes `text` names."""
+        return {code.vendor for code in self._matcher.matching(normalize(text))}

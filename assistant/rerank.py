@@ -34,9 +34,9 @@ from assistant.glossary import Glossary
 from assistant.query_analysis import AnalysedQuery
 from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.text import bigrams, containment, dice
-from assistant.tokenize import excluded_identifiers, normalize
+from assistant.tokenize import excluded_identifiers, normalize, without_identifiers
 
-MODEL_VERSION = 12  # 12: the character pairs the query shares with an entry's question
+MODEL_VERSION = 13  # 13: the ask's words beside the codes it pastes
 DEPTH = 30  # candidates the reranker sees
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
@@ -66,8 +66,10 @@ PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
 # Grouped CV on tune, six fold shuffles: R@1 0.9507 → 0.9536, MRR 0.9702 → 0.9718.
 SURFACE_FEATURES = ("pairs_dice", "question_pairs_held")
 SURFACE_PLACE_FEATURES = tuple(f"{name}_place" for name in SURFACE_FEATURES)
+# The ask's words less the codes it pastes: "返回1031以后新买的包多久生效" asks about a new package, not 1031.
+BESIDE_CODE_FEATURES = ("beside_code_cover_question", "beside_code_uncovered")
 FEATURES = (CANDIDATE_FEATURES + ASK_FEATURES + SCOPE_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
-            + SURFACE_FEATURES + SURFACE_PLACE_FEATURES)
+            + SURFACE_FEATURES + SURFACE_PLACE_FEATURES + BESIDE_CODE_FEATURES)
 RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
 AMOUNT = "amount"  # the ask kind of corpus/decisive.tsv: a price, count, limit or duration
 FOLDER = "rerank"
@@ -449,6 +451,8 @@ class Reranker:
 
         units = d.query_units(query.ask)
         total = sum(w for _, w, _ in units) or 1.0
+        beside_code = d.query_units(without_identifiers(query.ask, query.identifiers)) if query.identifiers else None
+        beside_total = sum(w for _, w, _ in beside_code or ()) or 1.0
         expansions = " " + " ".join(query.expansions)
         query_concepts = d.concepts(query.ask + expansions)
         separate_focus = query.focus != query.ask
@@ -468,7 +472,7 @@ class Reranker:
         bm25_a = _field_scores(d.bm25_answer, text_tokens, at)
         field_q = bm25_q / max(float(bm25_q.max()), 1e-9)
         field_a = bm25_a / max(float(bm25_a.max()), 1e-9)
-        evidence, choice, focus_evidence, focus_choice = [], [], [], []
+        evidence, choice, focus_evidence, focus_choice, beside = [], [], [], [], []
         ids_q, ids_any, has_ids, stated, entry_asks, narrower = (np.zeros(len(rows_all)) for _ in range(6))
         asked = bigrams(query.text)
         surface = np.array([_surface(asked, d.entries[r].question) for r in rows_all]).reshape(-1, 2)
@@ -481,6 +485,11 @@ class Reranker:
             evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
                              rarest / d.unknown_idf, len(query_numbers - row.numbers)))
             choice.append((cover_q, agree - conflict - missing))
+            if beside_code is not None:
+                in_question, anywhere, _ = _units_found(beside_code, row.question_tokens, row.answer_tokens)
+                beside.append((in_question / beside_total, 1.0 - anywhere / beside_total))
+            else:
+                beside.append((cover_q, 1.0 - cover_any))
             if separate_focus:
                 in_question, anywhere, _ = _units_found(focus_units, row.question_tokens, row.answer_tokens)
                 if focus_concepts != query_concepts:
@@ -529,7 +538,7 @@ class Reranker:
         columns += [np.full(n, value) for value in self.unknown_features(query)]
         surface_best = np.column_stack([best_of(surface[:, 0]), best_of(surface[:, 1])])
         return np.hstack([per_candidate, np.column_stack(columns), places(per_candidate[:, RANKED_COLUMNS]),
-                          surface_best, places(surface_best)])
+                          surface_best, places(surface_best), np.array([beside[b] for b in best]).reshape(-1, 2)])
 
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in

@@ -29,6 +29,7 @@ MAX_MESSAGE_CHARS = 10_000
 MAX_TOP_K = 50
 CHANNEL_DEPTH = 10  # a channel "found" an entry when it ranks it this high
 RERANK_DEPTH = 30
+CODE_ENTRIES = 20  # entries carrying a pasted code that tell whose code it is
 
 
 class QueryError(AssistantError, ValueError):
@@ -194,7 +195,7 @@ class Searcher:
         analysed = self.analyse(query)
         filter = Filter(vendor or None, edition if edition not in (None, "latest", "all") else None)
         grouped = edition in (None, "latest")
-        named = self._vendor_named(query)
+        named = self._vendor_named(query, analysed.identifiers)
         favoured = named if not vendor else None
         scores = self.retriever.retrieve(analysed.focus, analysed.ask if analysed.is_long else None, filter, grouped,
                                          favoured)
@@ -249,11 +250,19 @@ class Searcher:
         units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
         return units, verdict["answer"], abstained, partial
 
-    def _vendor_named(self, query: str) -> str | None:
-        """The one vendor a query names ("阿里云…", "Tencent Cloud…"), if any."""
+    def _vendor_named(self, query: str, identifiers: set[str] = frozenset()) -> str | None:
+        """The one vendor a query names ("阿里云…", "Tencent Cloud…"), else the one whose error codes it pastes:
+        a code of the vendors' code references, or one an entry's question names ("返回1014错误如何处理？")."""
         folded = normalize(query)
         named = {slug for slug, names in self._vendor_names.items() if any(n in folded for n in names)}
+        if not named:
+            named = (self.glossary.codes.vendors(query) | self._vendors_asked_about(identifiers)) & set(self._vendors)
         return named.pop() if len(named) == 1 else None
+
+    def _vendors_asked_about(self, identifiers: set[str]) -> set[str]:
+        rows = self.store.exact(identifiers, CODE_ENTRIES).rows if identifiers else ()
+        return {entry.vendor for entry in self.store.entries(rows)
+                if any(identifier in normalize(entry.question) for identifier in identifiers)}
 
     def _hit(self, rows: list[int], score: float, ranks: dict[str, dict[int, int]], language: str = "zh") -> Hit:
         pick = pick_member(self.store.entries(rows), language)  # rows: newest edition first

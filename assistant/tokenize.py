@@ -79,6 +79,15 @@ def excluded_identifiers(text: str) -> set[str]:
     return {name for run in EXCLUDED_RUN_RE.findall(normalize(text)) for name in _identifiers_in(run)}
 
 
+CODE_RUN_RE = re.compile(r"[A-Za-z0-9_.:\-]+")
+
+
+def without_identifiers(text: str, identifiers: set[str]) -> str:
+    """`text` less every run of code characters that holds one of `identifiers` ("isv.BUSINESS_LIMIT_CONTROL")."""
+    return CODE_RUN_RE.sub(lambda run: " " if any(i in normalize(run.group()) for i in identifiers) else run.group(),
+                           text)
+
+
 def query_identifiers(text: str) -> set[str]:
     """Identifier-shaped tokens of a query, in any case ("failedoperation.signature…" too), less those
     the query sets aside."""

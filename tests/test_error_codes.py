@@ -57,6 +57,24 @@ def test_an_unprinted_rate_limit_code_finds_the_rate_limit_entries(searcher):
     assert "频率" in result.hits[0].entry.question or "流控" in result.hits[0].entry.question
 
 
+def test_a_named_code_tells_whose_it_is(codes):
+    assert codes.vendors("接口返回 isv.BUSINESS_LIMIT_CONTROL") == {"aliyun"}
+    assert codes.vendors("LimitExceeded.PhoneNumberDailyLimit again") == {"tencent"}
+    assert codes.vendors("短信发不出去") == set()
+
+
+@pytest.mark.parametrize("query, vendor", [
+    ("SendSms 返回 isv.BUSINESS_LIMIT_CONTROL 怎么办", "aliyun"),  # a code of the vendors' references
+    ("调接口报1014", "tencent"),  # a code an entry's question names ("返回1014错误如何处理？")
+    ("阿里云 报1014", "aliyun"),  # the vendor the query names comes first
+    ("发送记录里 0086 开头的号码", None),  # a number only answers print says nothing of a vendor
+    ("短信发不出去", None),
+])
+def test_a_pasted_code_names_its_vendor(searcher, query, vendor):
+    analysed = searcher.analyse(query)
+    assert searcher._vendor_named(query, analysed.identifiers) == vendor
+
+
 def test_every_data_table_reports_a_bad_row_by_file_and_line(tmp_path):
     from assistant.decisive import DecisiveWords
     from assistant.glossary import Glossary

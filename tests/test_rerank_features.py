@@ -19,7 +19,7 @@ from assistant.decisive import compare
 from assistant.labels import load_queries
 from assistant.rerank import FEATURES, FOLDER, NUMBER_RE, RANKED_FEATURES
 from assistant.text import bigrams, containment, dice
-from assistant.tokenize import corpus_identifiers, normalize
+from assistant.tokenize import corpus_identifiers, normalize, without_identifiers
 
 SAMPLE_EVERY = 12  # labelled queries: every 12th, so every kind and language is met
 DENSE = [FEATURES.index(name) for name in ("dense_question", "dense_sentence", "dense_sentence_gap")]
@@ -113,6 +113,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
     unknown_share = sum(unknown) / sum(w for _, w, _ in units) if units else 0.0
 
     focus_units = d.query_units(query.focus)
+    beside_units = d.query_units(without_identifiers(query.ask, query.identifiers)) if query.identifiers else units
     focus_concepts = d.decisive.concepts(query.focus + " " + " ".join(query.expansions))
 
     def row_evidence(r, units=units, concepts=concepts):
@@ -134,10 +135,12 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
 
     top_fused = max(c.fused for c in candidates) or 1e-9
     top_dense = max(c.dense for c in candidates)
-    matrix = []
+    matrix, beside = [], []
     for i, c in enumerate(candidates):
         evidence = {r: row_evidence(r) for r in c.rows}
         best = best_row(c.rows, evidence)
+        beside_question, beside_any, *_ = row_evidence(best, beside_units)
+        beside.append([beside_question, 1.0 - beside_any])
         cover_question, cover_any, agree, conflict, missing, rarest, numbers_missing = evidence[best]
         narrower = len({k.facet for k in p.question_concepts[best]} - {k.facet for k in concepts})
         focus = {r: row_evidence(r, focus_units, focus_concepts) for r in c.rows}
@@ -175,6 +178,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
         row.extend(place(plain, i, k) for k in ranked)
         row.extend(surface[i])
         row.extend(place(surface, i, k) for k in range(2))
+        row.extend(beside[i])
     return np.array(matrix, dtype=np.float64)
 
 
@@ -204,7 +208,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 56  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 58  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),
