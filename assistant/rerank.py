@@ -283,6 +283,7 @@ class RerankData:
         self._rows_file = open(folder / "rows.jsonl", "rb")
         self.row = lru_cache(maxsize=ROWS_CACHED)(self._read_row)
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
+        self.question_pairs = lru_cache(maxsize=ROWS_CACHED)(self._question_pairs)
         self.query_units = lru_cache(maxsize=QUERIES_CACHED)(self._query_units)  # a search asks up to three times
         self.concepts = lru_cache(maxsize=QUERIES_CACHED)(decisive.concepts)
         self.memory = Memory.empty(self.row_vectors.dim)
@@ -290,6 +291,9 @@ class RerankData:
     def _read_row(self, row: int) -> RowEvidence:
         start, end = int(self._row_offsets[row]), int(self._row_offsets[row + 1])
         return RowEvidence.from_json(json.loads(os.pread(self._rows_file.fileno(), end - start, start)))
+
+    def _question_pairs(self, row: int) -> frozenset[str]:
+        return bigrams(self.entries[row].question)
 
     def vendors_of(self, rows: list[int]) -> list[str]:
         return [self._vendors[code] for code in self._store.vendor_of(np.asarray(rows, dtype=np.int64)).tolist()]
@@ -389,9 +393,8 @@ def _field_scores(model: bm25s.BM25, tokens: list[str], rows: np.ndarray) -> np.
     return scores.astype(np.float64)
 
 
-def _surface(asked: frozenset[str], question: str) -> tuple[float, float]:
-    """SURFACE_FEATURES of one entry row, given the query's character pairs."""
-    offered = bigrams(question)
+def _surface(asked: frozenset[str], offered: frozenset[str]) -> tuple[float, float]:
+    """SURFACE_FEATURES of one entry row: the query's and its question's character pairs."""
     return dice(asked, offered), containment(offered, asked)
 
 
@@ -475,7 +478,7 @@ class Reranker:
         evidence, choice, focus_evidence, focus_choice, beside = [], [], [], [], []
         ids_q, ids_any, has_ids, stated, entry_asks, narrower = (np.zeros(len(rows_all)) for _ in range(6))
         asked = bigrams(query.text)
-        surface = np.array([_surface(asked, d.entries[r].question) for r in rows_all]).reshape(-1, 2)
+        surface = np.array([_surface(asked, d.question_pairs(r)) for r in rows_all]).reshape(-1, 2)
         query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
