@@ -10,6 +10,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
@@ -42,6 +43,9 @@ ENGLISH_STOPWORDS = frozenset(
     "some so if then than but about into out up down get got please help except besides".split()
 )
 STOPWORDS = CHINESE_STOPWORDS | ENGLISH_STOPWORDS
+# Chinese runs whose words are kept: a search cuts the same sentences several times (finding the ask of a
+# message, BM25, the reranker's ask, focus and words beside a code).
+RUNS_CACHED = 4096
 
 
 def normalize(text: str) -> str:
@@ -131,6 +135,14 @@ class Tokenizer:
                 if len(run) >= 2:
                     self._jieba.add_word(run, freq=max(20000, 5000 * len(run)))
         self._phrases.sort(key=lambda pair: -len(pair[0]))
+        self._words = lru_cache(maxsize=RUNS_CACHED)(self._cut)
+
+    def _cut(self, run: str) -> tuple[str, ...]:
+        return tuple(t for t in self._jieba.cut_for_search(run) if t not in STOPWORDS)
+
+    def forget(self) -> None:
+        """Empty the cache of cut runs (a benchmark times a search's tokenizing as a new query's)."""
+        self._words.cache_clear()
 
     def tokens(self, text: str) -> list[str]:
         name_words = api_name_words(text)
@@ -141,7 +153,7 @@ class Tokenizer:
         for match in TOKEN_RE.finditer(text):
             kind, token = match.lastgroup, match.group()
             if kind == "cjk":
-                out.extend(t for t in self._jieba.cut_for_search(token) if t not in STOPWORDS)
+                out.extend(self._words(token))
             elif kind == "code" or (kind == "word" and "_" in token):
                 out.append(token)
                 out.extend(p for p in re.split(r"[-_]", token) if p and p not in STOPWORDS)
