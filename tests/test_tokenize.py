@@ -39,6 +39,16 @@ def test_domain_terms_and_spaced_identifiers_stay_whole(tokenizer):
     assert "港澳台短信" in tokenizer.tokens("国际/港澳台短信")
 
 
+def test_a_cut_remembered_gives_the_same_tokens_as_a_fresh_cut(tokenizer):
+    message = "模板审核通过后发送失败。模板审核通过后发送失败，怎么办？"
+    fresh = tokenizer.tokens(message)
+    tokenizer.tokens(message).append("改动")  # a caller's list is its own
+    assert tokenizer.tokens(message) == fresh
+    tokenizer.forget()
+    assert tokenizer.tokens(message) == fresh
+    assert fresh.count("模板") == 2 and "失败" in fresh
+
+
 def test_width_and_case_are_folded(tokenizer):
     assert tokenizer.tokens("ＳＭＳ　１０１４") == tokenizer.tokens("sms 1014")
     assert query_identifiers("返回１０１４") == {"1014"}
