@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,15 +42,23 @@ def compare(query: frozenset[Concept], question: frozenset[Concept], answer: fro
     if not query:
         return 0, 0, 0, []
     agree = conflict = 0
-    missing: list[str] = []
-    for facet in {c.facet for c in query}:
-        asked = {c for c in query if c.facet == facet}
-        offered = {c for c in question if c.facet == facet}
-        if asked & offered:
-            agree += 1
-        elif offered:
+    offered_by_facet = by_facet(question)
+    for facet, asked in by_facet(query).items():
+        offered = offered_by_facet.get(facet)
+        if offered is None:
+            continue
+        if asked.isdisjoint(offered):
             conflict += 1
-    for concept in query:
-        if concept not in question and concept not in answer:
-            missing.append(concept.name)
+        else:
+            agree += 1
+    missing = [concept.name for concept in query if concept not in question and concept not in answer]
     return agree, conflict, len(missing), sorted(missing)
+
+
+@lru_cache(maxsize=16384)
+def by_facet(concepts: frozenset[Concept]) -> dict[str, frozenset[Concept]]:
+    """The concepts of each facet (a query's, an entry question's: compared with many)."""
+    grouped: dict[str, set[Concept]] = {}
+    for concept in concepts:
+        grouped.setdefault(concept.facet, set()).add(concept)
+    return {facet: frozenset(found) for facet, found in grouped.items()}

@@ -47,6 +47,8 @@ class AnalysedQuery:
     expansions: list[str] = field(default_factory=list)  # glossary terms the query's words bring in
     vector: np.ndarray | None = None  # embedding of the focus
     offtopic_margin: float = 0.0  # best entry cosine minus best off-topic question cosine
+    # entries printing the identifiers, best first, whatever the search's filters (set by the searcher)
+    code_rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.ask = self.ask or self.focus

@@ -319,25 +319,34 @@ class RerankData:
     def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's cosine to its question, or to one of its search keys when higher."""
         first, last = self.row_vectors.spans(rows)
-        best = cosines(self.row_vectors.vectors.reconstruct_batch(first), vector)
-        return _best_per_row(best, first + KEYS_FROM, last, self.row_vectors.vectors, vector)
+        keys = np.maximum(last - first - KEYS_FROM, 0)
+        # per row: its question's position, then its keys'
+        return _best_per_row(np.full(len(rows), -np.inf), _runs(first, keys + 1, skip_after_first=KEYS_FROM - 1),
+                             keys + 1, self.row_vectors.vectors, vector)
 
     def dense_sentence(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Each row's best cosine to one of its answer sentences (0 when none is positive)."""
         first = np.asarray(self.sentence_start[rows], dtype=np.int64)
-        last = np.asarray(self.sentence_start[rows + 1], dtype=np.int64)
-        return _best_per_row(np.zeros(len(rows)), first, last, self.sentence_vectors, vector)
+        counts = np.asarray(self.sentence_start[rows + 1], dtype=np.int64) - first
+        return _best_per_row(np.zeros(len(rows)), _runs(first, counts), counts, self.sentence_vectors, vector)
 
 
-def _best_per_row(best: np.ndarray, first: np.ndarray, last: np.ndarray, items, vector: np.ndarray) -> np.ndarray:
-    """`best` raised, row by row, to the best cosine of that row's items (answer sentences, search keys:
-    `items[first[i]:last[i]]` are the i-th row's), reading those rows' items only."""
-    counts = np.maximum(last - first, 0)
-    if not counts.sum():
-        return best
+def _runs(first: np.ndarray, counts: np.ndarray, skip_after_first: int = 0) -> np.ndarray:
+    """The positions first[i], first[i] + 1, … (counts[i] of them) of each row i, in row order; with
+    `skip_after_first`, that many positions after each row's first are passed over."""
     owner = np.repeat(np.arange(len(first)), counts)
-    positions = first[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
-    np.maximum.at(best, owner, cosines(items.reconstruct_batch(positions), vector))
+    step = np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
+    return first[owner] + step + np.where(step > 0, skip_after_first, 0)
+
+
+def _best_per_row(best: np.ndarray, positions: np.ndarray, counts: np.ndarray, items, vector: np.ndarray) -> np.ndarray:
+    """`best` raised, row by row, to the best cosine of that row's items (answer sentences, search keys):
+    `positions` holds each row's `counts[i]` item positions, row after row; only those items are read."""
+    if not len(positions):
+        return best
+    found = counts > 0
+    starts = (np.cumsum(counts) - counts)[found]
+    best[found] = np.maximum(best[found], np.maximum.reduceat(cosines(items.reconstruct_batch(positions), vector), starts))
     return best
 
 

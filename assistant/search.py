@@ -186,8 +186,10 @@ class Searcher:
         if not self.analysis:
             return AnalysedQuery(query, query)
         analysed = analyse(query, self.store.tokenizer, self.store.vocabulary, self.glossary)
+        if analysed.identifiers:  # one lookup tells whose codes they are, whether any entry prints them
+            analysed.code_rows = tuple(self.store.exact(analysed.identifiers, CODE_ENTRIES).rows.tolist())
         meanings = self.glossary.codes.meanings(query)
-        if meanings and not len(self.store.exact(analysed.identifiers, 1)):  # codes no entry prints
+        if meanings and not analysed.code_rows:  # codes no entry prints
             return analysed.searched_with(meanings)
         return analysed
 
@@ -195,7 +197,7 @@ class Searcher:
         analysed = self.analyse(query)
         filter = Filter(vendor or None, edition if edition not in (None, "latest", "all") else None)
         grouped = edition in (None, "latest")
-        named = self._vendor_named(query, analysed.identifiers)
+        named = self._vendor_named(query, analysed)
         favoured = named if not vendor else None
         scores = self.retriever.retrieve(analysed.focus, analysed.ask if analysed.is_long else None, filter, grouped,
                                          favoured)
@@ -241,7 +243,7 @@ class Searcher:
         model = self.reranker.model
         exact = bool(analysed.identifiers) and ranked[0].exact > 0
         # A code the corpus knows, asked under filters that hide every entry carrying it: nothing here answers.
-        code_hidden = ranked[0].exact <= 0 and bool(analysed.identifiers) and len(self.store.exact(analysed.identifiers, 1))
+        code_hidden = ranked[0].exact <= 0 and bool(analysed.code_rows)
         abstain, flag = model.decide(verdict)
         abstained = (abstain and not exact) or bool(code_hidden)
         partial = None
@@ -250,18 +252,20 @@ class Searcher:
         units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
         return units, verdict["answer"], abstained, partial
 
-    def _vendor_named(self, query: str, identifiers: set[str] = frozenset()) -> str | None:
+    def _vendor_named(self, query: str, analysed: AnalysedQuery | None = None) -> str | None:
         """The one vendor a query names ("阿里云…", "Tencent Cloud…"), else the one whose error codes it pastes:
         a code of the vendors' code references, or one an entry's question names ("返回1014错误如何处理？")."""
         folded = normalize(query)
         named = {slug for slug, names in self._vendor_names.items() if any(n in folded for n in names)}
         if not named:
-            named = (self.glossary.codes.vendors(query) | self._vendors_asked_about(identifiers)) & set(self._vendors)
+            asked_about = self._vendors_asked_about(analysed) if analysed is not None else set()
+            named = (self.glossary.codes.vendors(query) | asked_about) & set(self._vendors)
         return named.pop() if len(named) == 1 else None
 
-    def _vendors_asked_about(self, identifiers: set[str]) -> set[str]:
-        rows = self.store.exact(identifiers, CODE_ENTRIES).rows if identifiers else ()
-        return {entry.vendor for entry in self.store.entries(rows)
+    def _vendors_asked_about(self, analysed: AnalysedQuery) -> set[str]:
+        """The vendors of the entries whose question prints one of the query's identifiers."""
+        identifiers = analysed.identifiers
+        return {entry.vendor for entry in self.store.entries(list(analysed.code_rows))
                 if any(identifier in normalize(entry.question) for identifier in identifiers)}
 
     def _hit(self, rows: list[int], score: float, ranks: dict[str, dict[int, int]], language: str = "zh") -> Hit:

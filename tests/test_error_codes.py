@@ -72,7 +72,7 @@ def test_a_named_code_tells_whose_it_is(codes):
 ])
 def test_a_pasted_code_names_its_vendor(searcher, query, vendor):
     analysed = searcher.analyse(query)
-    assert searcher._vendor_named(query, analysed.identifiers) == vendor
+    assert searcher._vendor_named(query, analysed) == vendor
 
 
 def test_every_data_table_reports_a_bad_row_by_file_and_line(tmp_path):
@@ -87,3 +87,14 @@ def test_every_data_table_reports_a_bad_row_by_file_and_line(tmp_path):
     decisive.write_text("facet\tconcept\tphrases\nobject\t\t签名\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"decisive.tsv:2"):
         DecisiveWords.load(decisive)
+
+
+def test_a_pasted_code_is_looked_up_once_beside_the_exact_channel(searcher, monkeypatch):
+    """One lookup (whose code it is, whether any entry prints it) and the exact channel's own, filtered one:
+    on PostgreSQL each lookup is a round trip."""
+    lookups = []
+    exact = searcher.store.exact
+    monkeypatch.setattr(searcher.store, "exact", lambda *args, **kwargs: lookups.append(args) or exact(*args, **kwargs))
+    result = searcher.search("调接口报1014，模板明明审核通过了")
+    assert len(lookups) == 2
+    assert result.hits and "1014" in result.hits[0].entry.question
