@@ -87,6 +87,7 @@ ROW_ARRAYS = ("rows.jsonl", "row_offsets.npy", "sentence_vectors.npy", "sentence
 KEYS_FROM = 2
 ROWS_CACHED = 8192  # parsed row evidence kept: a search reads its candidates' rows several times
 QUERIES_CACHED = 256  # analysed query texts whose units and concepts are kept
+COSINE_BLOCK = 256  # vectors cast to float64 at a time (384 dimensions: 768 KB)
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 VERDICTS = ("answer", "partial", "abstain")
 
@@ -354,8 +355,12 @@ def cosines(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Each vector's cosine to the query, in float64 from float32 vectors: each product is exact and each row's
     sum is one dot product of that row alone (np.vecdot), so a row's cosine does not depend on which other rows
     are read with it (a matrix product's kernel rounds a row's sum differently with the row's place in the
-    matrix) and equals a plain per-vector np.dot."""
-    return np.vecdot(np.asarray(vectors, dtype=np.float64), np.asarray(vector, dtype=np.float64))
+    matrix) and equals a plain per-vector np.dot. Cast a block at a time: the float64 copy stays in cache."""
+    vector = np.asarray(vector, dtype=np.float64)
+    out = np.empty(len(vectors))
+    for start in range(0, len(vectors), COSINE_BLOCK):
+        out[start : start + COSINE_BLOCK] = np.vecdot(np.asarray(vectors[start : start + COSINE_BLOCK], np.float64), vector)
+    return out
 
 
 class RowVectors:
