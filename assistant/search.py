@@ -252,14 +252,13 @@ class Searcher:
         units = [(c.rows, c.probability) for c in ranked] + [(rows, 0.0) for rows, _ in units[depth:]]
         return units, verdict["answer"], abstained, partial
 
-    def _vendor_named(self, query: str, analysed: AnalysedQuery | None = None) -> str | None:
+    def _vendor_named(self, query: str, analysed: AnalysedQuery) -> str | None:
         """The one vendor a query names ("阿里云…", "Tencent Cloud…"), else the one whose error codes it pastes:
         a code of the vendors' code references, or one an entry's question names ("返回1014错误如何处理？")."""
         folded = normalize(query)
         named = {slug for slug, names in self._vendor_names.items() if any(n in folded for n in names)}
         if not named:
-            asked_about = self._vendors_asked_about(analysed) if analysed is not None else set()
-            named = (self.glossary.codes.vendors(query) | asked_about) & set(self._vendors)
+            named = (self.glossary.codes.vendors(query) | self._vendors_asked_about(analysed)) & set(self._vendors)
         return named.pop() if len(named) == 1 else None
 
     def _vendors_asked_about(self, analysed: AnalysedQuery) -> set[str]:
