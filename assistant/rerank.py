@@ -317,10 +317,11 @@ class RerankData:
         return tuple((token, self.idf.get(token, self.unknown_idf), self._alternatives(token))
                      for token in dict.fromkeys(self.tokenizer.tokens(text)))
 
-    def dense_question(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """Each row's cosine to its question, or to one of its search keys when higher."""
+    def dense_question(self, rows: np.ndarray, vector: np.ndarray, with_keys: np.ndarray) -> np.ndarray:
+        """Each row's cosine to its question, or, for the rows `with_keys` marks, to one of its search keys
+        when higher. The editions of a group share their keys (assistant.aliases): one member's are read."""
         first, last = self.row_vectors.spans(rows)
-        keys = np.maximum(last - first - KEYS_FROM, 0)
+        keys = np.where(with_keys, np.maximum(last - first - KEYS_FROM, 0), 0)
         # per row: its question's position, then its keys'
         return _best_per_row(np.full(len(rows), -np.inf), _runs(first, keys + 1, skip_after_first=KEYS_FROM - 1),
                              keys + 1, self.row_vectors.vectors, vector)
@@ -483,7 +484,8 @@ class Reranker:
         # Per row of rows_all: dense and field scores, then the evidence of its words.
         vector = query.vector
         no_vector = np.zeros(len(rows_all))
-        dense_q = d.dense_question(at, vector) if vector is not None else no_vector
+        with_keys = np.isin(at, [c.shown for c in candidates])
+        dense_q = d.dense_question(at, vector, with_keys) if vector is not None else no_vector
         sentence = d.dense_sentence(at, vector) if vector is not None else no_vector
         text_tokens = [t for t, _, _ in units]
         bm25_q = _field_scores(d.bm25_question, text_tokens, at)

@@ -284,12 +284,30 @@ def test_question_and_search_key_vectors_are_read_from_the_store_for_the_rows_as
     data = searcher.reranker.data
     data.row_vectors = RowVectors(type("Source", (), {"vectors": Spy(), "vector_rows": index.vector_rows})())
     try:
-        wanted = np.array([120, 3, 77, int(np.flatnonzero(np.bincount(rows) > KEYS_FROM + 1)[0])])  # the last: keys
+        with_keys = np.flatnonzero(np.bincount(rows) > KEYS_FROM + 1)[:2]
+        wanted = np.array([120, 3, 77, *with_keys])
         vector = every[5]
-        dense = data.dense_question(wanted, vector)
+        dense = data.dense_question(wanted, vector, np.isin(wanted, with_keys))
     finally:
         data.row_vectors = RowVectors(index)
     own = [np.flatnonzero(rows == r) for r in wanted]
-    assert sorted(sum(asked, [])) == sorted(int(p) for positions in own for p in positions[[0, *range(KEYS_FROM, len(positions))]])
-    expected = [max(cosines(every[positions[[0, *range(KEYS_FROM, len(positions))]]], vector)) for positions in own]
-    assert np.allclose(dense, expected)
+    read = [p[[0, *range(KEYS_FROM, len(p))]] if r in with_keys else p[:1] for r, p in zip(wanted, own)]
+    assert sorted(sum(asked, [])) == sorted(int(p) for positions in read for p in positions)
+    assert np.allclose(dense, [max(cosines(every[positions], vector)) for positions in read])
+
+
+def test_the_editions_of_a_group_share_their_search_key_vectors(searcher):
+    """The reranker reads one member's keys for its group (RerankData.dense_question)."""
+    from assistant.rerank import KEYS_FROM
+
+    index, store = searcher.index, searcher.index.store
+    vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    rows = np.asarray(index.vector_rows)
+    groups = store.group_of(np.arange(len(index.entries)))
+    shared = 0
+    for group in np.unique(groups).tolist():
+        members = np.flatnonzero(groups == group)
+        keys = [vectors[np.flatnonzero(rows == r)[KEYS_FROM:]] for r in members]
+        assert all(np.array_equal(k, keys[0]) for k in keys[1:]), members
+        shared += len(members) > 1 and len(keys[0]) > 0
+    assert shared >= 10
