@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.aliases import Aliases
+from assistant.compiled_forest import OBJECTS
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.aliases import Aliases
 from assistant.index import bm25_text, file_hashes, load_index
 from assistant.labels import load_queries
 from assistant.rerank import FOLDER, KEYS_FROM
@@ -158,7 +159,8 @@ def replicate_rerank(real, folder: Path, source: np.ndarray, copy: np.ndarray, a
     item_rows, positions = _item_positions(np.diff(np.load(real_folder / "sentence_start.npy")), source)
     write_items(folder, "sentence", _jittered(real_vectors, positions, copy[item_rows] > 0, rng),
                 np.bincount(item_rows, minlength=len(source)), real_vectors.shape[1])
-    for name in (DECISIVE_FILE, "model.json", "model.txt", "verdict.txt", "memory.json", "memory_vectors.npy"):
+    compiled = [name for name in OBJECTS.values() if (real_folder / name).exists()]
+    for name in (DECISIVE_FILE, "model.json", "model.txt", "verdict.txt", "memory.json", "memory_vectors.npy", *compiled):
         shutil.copyfile(real_folder / name, folder / name)
     write_manifest(folder, has_model=True)
 

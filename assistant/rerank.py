@@ -28,6 +28,7 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 
+from assistant.compiled_forest import load_compiled
 from assistant.decisive import Concept, DecisiveWords, compare
 from assistant.errors import AssistantError
 from assistant.glossary import Glossary
@@ -138,11 +139,17 @@ class RerankModel:
     partial_at: float  # P(partial) at or above: flag partial
     doubt_at: float  # P(abstain) at or above, below abstain_at: answer, flagged partial
     info: dict = field(default_factory=dict)
+    compiled_for: dict | None = None  # the machine the build compiled both models for (compiled_forest.target)
+    compiled: tuple | None = None  # both models compiled (CompiledForest); None: LightGBM predicts
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
+        if self.compiled is not None:
+            return self.compiled[0].predict(x)
         return self.booster.predict(x, num_threads=1)
 
     def judge(self, row: np.ndarray) -> dict[str, float]:
+        if self.compiled is not None:
+            return dict(zip(VERDICTS, self.compiled[1].predict(row[None, :])[0].tolist()))
         return dict(zip(VERDICTS, self.verdict.predict(row[None, :], num_threads=1)[0].tolist()))
 
     def decide(self, verdict: dict[str, float]) -> tuple[bool, bool]:
@@ -154,7 +161,7 @@ class RerankModel:
     def to_json(self) -> dict:
         return {"version": MODEL_VERSION, "features": list(FEATURES), "verdicts": list(VERDICTS),
                 "abstain_at": self.abstain_at, "partial_at": self.partial_at, "doubt_at": self.doubt_at,
-                "info": self.info}
+                "info": self.info, "compiled_for": self.compiled_for}
 
     @classmethod
     def load(cls, folder) -> "RerankModel":
@@ -167,8 +174,9 @@ class RerankModel:
         verdict = lightgbm.Booster(model_str=(folder / "verdict.txt").read_text(encoding="utf-8"))
         if booster.num_feature() != len(FEATURES) or verdict.num_feature() != len(FEATURES) + 3:
             raise RerankError("the rerank model does not match its feature spec: rebuild with `faq build`")
+        compiled_for = data.get("compiled_for")
         return cls(booster, verdict, float(data["abstain_at"]), float(data["partial_at"]), float(data["doubt_at"]),
-                   data.get("info", {}))
+                   data.get("info", {}), compiled_for, load_compiled(folder, compiled_for))
 
 
 @dataclass

@@ -21,6 +21,7 @@ import bm25s
 import numpy as np
 
 from assistant.aliases import Aliases
+from assistant.compiled_forest import OBJECTS, compile_into
 from assistant.decisive import DecisiveWords
 from assistant.entry import FaqEntry
 from assistant.rerank import (
@@ -299,10 +300,11 @@ def train(examples: list[Example]) -> RerankModel:
 def write_model(folder: Path, model: RerankModel | None) -> None:
     """The model (None: the build has no labelled tuning queries) and the folder's manifest."""
     if model is not None:
-        (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
-                                           encoding="utf-8")
         (folder / "model.txt").write_text(model.booster.model_to_string(), encoding="utf-8")
         (folder / "verdict.txt").write_text(model.verdict.model_to_string(), encoding="utf-8")
+        model.compiled_for = compile_into(folder)
+        (folder / "model.json").write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n",
+                                           encoding="utf-8")
     write_manifest(folder, model is not None)
 
 
@@ -310,6 +312,7 @@ def write_manifest(folder: Path, has_model: bool) -> None:
     """The folder's manifest: the hash of each file read whole, the size of each per-row array and the
     entry count (checked at load without reading the arrays)."""
     names = [name for name in (*FILES, DECISIVE_FILE) if (folder / name).exists() or has_model]
+    names += [name for name in OBJECTS.values() if has_model and (folder / name).exists()]
     entries = json.loads((folder / "document_frequencies.json").read_text(encoding="utf-8"))["entries"]
     manifest = {"version": MODEL_VERSION, "features": list(FEATURES), "model": has_model, "entries": entries,
                 "files": {name: _sha256(folder / name) for name in names},
@@ -361,6 +364,8 @@ def train_into_build(settings, index, embedder) -> str:
     model = train(examples)
     write_model(folder, model)
     cv = model.info["cv"]
+    served = (f"compiled for {model.compiled_for['machine']} (lleaves)" if model.compiled_for
+              else "predicted by LightGBM (compiling failed)")
     return (f"rerank: trained on {len(tune)} tuning queries (grouped {FOLDS}-fold CV "
             f"{cv}); abstain at P(abstain) ≥ {model.abstain_at}, partial at P(partial) ≥ {model.partial_at} "
-            f"or P(abstain) ≥ {model.doubt_at}")
+            f"or P(abstain) ≥ {model.doubt_at}; both models {served}")

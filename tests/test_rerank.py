@@ -47,14 +47,15 @@ def test_the_model_learned_from_tuning_queries_only(built, searcher):
     assert searcher.reranker.model.info["trained_on"] == f"tune split, {len(tune)} queries"
 
 
-def test_a_damaged_rerank_file_is_a_typed_error_that_says_rebuild(built, tmp_path):
+@pytest.mark.parametrize("name", ["model.txt", "model.o"])
+def test_a_damaged_rerank_file_is_a_typed_error_that_says_rebuild(built, tmp_path, name):
     import dataclasses
 
     copy = tmp_path / "index"
     shutil.copytree(built.index_dir, copy)
     damaged = dataclasses.replace(built, index_dir=copy)
     build = copy / "builds" / (copy / "current").read_text(encoding="utf-8").strip()
-    (build / FOLDER / "model.txt").write_text("tree\n", encoding="utf-8")
+    (build / FOLDER / name).write_text("tree\n", encoding="utf-8")
     with pytest.raises(RerankError, match="faq build") as raised:
         open_searcher(damaged)
     assert isinstance(raised.value, AssistantError)
