@@ -37,8 +37,10 @@ from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.text import bigrams, containment, dice
 from assistant.tokenize import excluded_identifiers, normalize, without_identifiers
 
-MODEL_VERSION = 13  # 13: the ask's words beside the codes it pastes
-DEPTH = 30  # candidates the reranker sees
+MODEL_VERSION = 14  # 14: over the first 20 candidates
+# Candidates the reranker sees. Grouped CV on tune, four fold shuffles, R@1 / MRR: 30 0.949 / 0.970, 20 0.949 /
+# 0.970, 15 0.950 / 0.971; 20 reads a third fewer rows (features are read per edition row).
+DEPTH = 20
 CANDIDATE_FEATURES = (
     "fused_rel", "fused_rank_inv", "dense", "dense_gap", "dense_question", "dense_sentence", "dense_sentence_gap",
     "bm25_question", "bm25_answer", "cover_question", "cover_answer_only", "uncovered",

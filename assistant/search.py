@@ -17,7 +17,7 @@ from assistant.glossary import Glossary
 from assistant.fusion import CHANNELS, FUSIONS, FusionParams, fuse_ranks, fuse_scores, group_units, single_units
 from assistant.index import check_embedder
 from assistant.query_analysis import AnalysedQuery, analyse
-from assistant.rerank import Candidate, Reranker
+from assistant.rerank import DEPTH as RERANK_DEPTH, Candidate, Reranker
 from assistant.safe_text import clean_text
 from assistant.retrieval import ChannelScores, Retriever
 from assistant.stores.base import Filter
@@ -28,7 +28,6 @@ MAX_QUERY_CHARS = 500
 MAX_MESSAGE_CHARS = 10_000
 MAX_TOP_K = 50
 CHANNEL_DEPTH = 10  # a channel "found" an entry when it ranks it this high
-RERANK_DEPTH = 30
 CODE_ENTRIES = 20  # entries carrying a pasted code that tell whose code it is
 
 
