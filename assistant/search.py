@@ -242,7 +242,8 @@ class Searcher:
         model = self.reranker.model
         exact = bool(analysed.identifiers) and ranked[0].exact > 0
         # A code the corpus knows, asked under filters that hide every entry carrying it: nothing here answers.
-        code_hidden = ranked[0].exact <= 0 and bool(analysed.code_rows)
+        # (An entry without the code ranked first is no such sign: the code may be the background of another ask.)
+        code_hidden = bool(analysed.code_rows) and not (scores.exact > 0).any()
         abstain, flag = model.decide(verdict)
         abstained = (abstain and not exact) or bool(code_hidden)
         partial = None

@@ -48,6 +48,17 @@ def test_fused_search_puts_the_exact_code_first_and_names_its_channels(searcher)
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_code_pasted_as_the_background_of_another_ask_gets_that_ask_answered(searcher):
+    result = searcher.search("报了1033，欠款已经补上了，发票去哪里开？")
+    assert top(result).question == "是否可以开发票？"
+    assert not result.abstained
+
+
+def test_a_known_code_under_filters_that_hide_every_entry_carrying_it_abstains(searcher):
+    assert searcher.search("1031余额不足怎么办", vendor="aliyun").abstained
+    assert not searcher.search("1031余额不足怎么办").abstained
+
+
 @pytest.mark.parametrize("fusion", ["score", "rrf"])
 def test_both_fusions_rank_a_paraphrase_first(searcher, fusion):
     fused = Searcher(searcher.index, searcher.embedder, searcher.glossary, fusion=fusion)
