@@ -101,10 +101,12 @@ def metrics(outcomes: list[Outcome], abstention: bool = True) -> dict:
 
 def breakdown(outcomes: list[Outcome]) -> dict[str, dict[str, dict]]:
     tables: dict[str, dict[str, dict]] = {}
-    for facet in ("lang", "kind", "vendor"):
+    for facet in ("lang", "kind", "vendor", "code_role"):
         buckets: dict[str, list[Outcome]] = defaultdict(list)
         for outcome in outcomes:
-            buckets[str(getattr(outcome.query, facet) or "none")].append(outcome)
+            value = getattr(outcome.query, facet)
+            if value is not None or facet != "code_role":  # the role of a code: queries pasting one only
+                buckets[str(value or "none")].append(outcome)
         tables[facet] = {name: metrics(items) for name, items in sorted(buckets.items())}
     return tables
 
@@ -170,6 +172,7 @@ def _query_json(outcome: Outcome) -> dict:
         "query": outcome.query.query,
         "lang": outcome.query.lang,
         "kind": outcome.query.kind,
+        "code_role": outcome.query.code_role,
         "split": outcome.query.split,
         "groups": list(outcome.query.groups),
         "near": list(outcome.query.near),

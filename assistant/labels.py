@@ -14,16 +14,18 @@ import difflib
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from assistant.entry import FaqEntry
 from assistant.errors import AssistantError
 from assistant.text import content_chars
+from assistant.tokenize import corpus_identifiers, query_identifiers
 
 SPLITS = ("tune", "heldout")
 HELDOUT_SHARE = 0.45
 SAME_QUESTION = 0.85  # difflib ratio of the questions' content characters
+ABOUT_THE_CODE, BESIDE_A_CODE = "about the code", "beside a code"
 
 
 class LabelError(AssistantError):
@@ -40,6 +42,9 @@ class LabelledQuery:
     split: str = "tune"
     near: tuple[str, ...] = ()  # groups on the topic that do not answer the ask
     unresolved: tuple[str, ...] = ()  # labels whose entry is not in the corpus (yet)
+    # for an answerable query pasting a code the corpus prints: whether an answering entry prints it
+    # ("about the code": "1015是什么意思") or the code is the background of another ask ("报了1033，发票去哪开")
+    code_role: str | None = None
 
     @property
     def in_corpus(self) -> bool:
@@ -95,15 +100,24 @@ def load_queries(path: Path, entries: list[FaqEntry]) -> list[LabelledQuery]:
     if not path.exists():
         raise LabelError(f"no labelled queries at {path}")
     resolver = EntryResolver(entries)
+    printed: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        printed[entry.group] |= corpus_identifiers([entry.question, entry.answer])
+    known = set().union(*printed.values())
     queries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
-            queries.append(_labelled(data, resolver, f"{path}:{number}"))
+            query = _labelled(data, resolver, f"{path}:{number}")
         except (ValueError, KeyError, TypeError) as exc:
             raise LabelError(f"{path}:{number}: not a labelled query ({exc})") from exc
+        pasted = query_identifiers(query.query) & known
+        if pasted and query.groups:
+            about = any(pasted & printed[group] for group in query.groups)
+            query = replace(query, code_role=ABOUT_THE_CODE if about else BESIDE_A_CODE)
+        queries.append(query)
     return queries
 
 
