@@ -87,7 +87,7 @@ def clipboard(page) -> str:
 def database_rows(server, sql: str, wanted=lambda rows: rows, page=None):
     database = server["settings"].data_dir / "feedback.sqlite3"
     rows = []
-    for _ in range(100):
+    for _ in range(300):  # 30 s, Playwright's own wait: a vote's round trip on a loaded machine
         with sqlite3.connect(database) as db:
             rows = db.execute(sql).fetchall()
         if wanted(rows):
