@@ -140,6 +140,9 @@ def _labelled(data: dict, resolver: EntryResolver, where: str) -> LabelledQuery:
                 groups.append(group)
         return tuple(groups)
 
+    for field in ("query", "lang", "kind"):
+        if not isinstance(data[field], str) or not data[field].strip():
+            raise LabelError(f"{where}: {field} must be non-empty text, got {data[field]!r}")
     groups = resolve(data.get("answers", []))
     near = tuple(g for g in resolve(data.get("near", [])) if g not in groups)
     return LabelledQuery(

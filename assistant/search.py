@@ -245,7 +245,7 @@ class Searcher:
         # (An entry without the code ranked first is no such sign: the code may be the background of another ask.)
         code_hidden = bool(analysed.code_rows) and not (scores.exact > 0).any()
         abstain, flag = model.decide(verdict)
-        abstained = (abstain and not exact) or bool(code_hidden)
+        abstained = (abstain and not exact) or code_hidden
         partial = None
         if not abstained and not exact and flag:
             partial = self.reranker.partial_notice(analysed, ranked[0])

@@ -58,6 +58,9 @@ def test_labels_name_entries_and_refuse_a_question_no_entry_asks(tmp_path, entri
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(LabelError, match="no entry"):
         load_queries(path, entries)
+    path.write_text(json.dumps({**row, "query": 5}) + "\n", encoding="utf-8")
+    with pytest.raises(LabelError, match="query must be non-empty text"):
+        load_queries(path, entries)
 
 
 def test_a_pasted_code_is_told_apart_from_an_ask_beside_it(tmp_path, entries):
