@@ -34,6 +34,16 @@ GREETING_RE = re.compile(
 
 LEADING_GREETING_RE = re.compile(r"^\s*(你好|您好|客服你好|hi|hello|hey|dear [a-z ]{0,20}?|hi team|hello team)[\s,，!！:：~]+",
                                  re.IGNORECASE)
+# The message puts its pasted code behind it, fixed or set aside for another matter ("1004的问题修好了，但是…",
+# "Fixed X by splitting the list.", "W-BLACK 的就算了", "顺便问一下"): what it asks is about something else.
+CODE_BEHIND_RE = re.compile(
+    r"修好|修复了|已修复|解决了|已解决|搞定|处理好了|弄好了|改好了|不报了|不再报|报错没了|错误没了|没再报|能发了|恢复了"
+    r"|就算了|我知道|我懂|顺便问|另外|还有个事|还有一个问题|另一个问题|再问一下|题外话|跟这个没关系|和这个无关"
+    r"|\bfixed\b|\bresolved\b|\bsolved\b|sorted (?:it |that )?out|got rid of|got past|no longer (?:get|see|return|throw)"
+    r"|went away|(?:is|are) gone|after (?:fixing|solving|switching|changing|splitting)|now that\b"
+    r"|\bunrelated\b|separate question|another question|different question|bigger question|one more thing"
+    r"|by the way|\bbtw\b|on another note|\bmeanwhile\b|apart from|aside from"
+)
 
 
 @dataclass
@@ -47,6 +57,7 @@ class AnalysedQuery:
     expansions: list[str] = field(default_factory=list)  # glossary terms the query's words bring in
     vector: np.ndarray | None = None  # embedding of the focus
     offtopic_margin: float = 0.0  # best entry cosine minus best off-topic question cosine
+    code_behind: bool = False  # the message says the problem its pasted code names is fixed
     # entries printing the identifiers, best first, whatever the search's filters (set by the searcher)
     code_rows: tuple[int, ...] = ()
 
@@ -110,4 +121,6 @@ def find_focus(text: str, tokenizer: Tokenizer, vocabulary) -> tuple[str, str]:
 
 def analyse(text: str, tokenizer: Tokenizer, vocabulary, glossary: Glossary) -> AnalysedQuery:
     focus, ask = find_focus(text, tokenizer, vocabulary)
-    return AnalysedQuery(text, focus, ask, query_identifiers(text), glossary.expansions(ask))
+    identifiers = query_identifiers(text)
+    behind = bool(identifiers) and CODE_BEHIND_RE.search(normalize(text)) is not None
+    return AnalysedQuery(text, focus, ask, identifiers, glossary.expansions(ask), code_behind=behind)

@@ -37,7 +37,7 @@ from assistant.stores.vector_file import RESIDENT_BYTES, VectorFile
 from assistant.text import bigrams, containment, dice
 from assistant.tokenize import excluded_identifiers, normalize, without_identifiers
 
-MODEL_VERSION = 14  # 14: over the first 20 candidates
+MODEL_VERSION = 15  # 15: code_behind_carried
 # Candidates the reranker sees. Grouped CV on tune, four fold shuffles, R@1 / MRR: 30 0.949 / 0.970, 20 0.949 /
 # 0.970, 15 0.950 / 0.971; 20 reads a third fewer rows (features are read per edition row).
 DEPTH = 20
@@ -70,7 +70,8 @@ PLACE_FEATURES = tuple(f"{name}_place" for name in RANKED_FEATURES)
 SURFACE_FEATURES = ("pairs_dice", "question_pairs_held")
 SURFACE_PLACE_FEATURES = tuple(f"{name}_place" for name in SURFACE_FEATURES)
 # The ask's words less the codes it pastes: "返回1031以后新买的包多久生效" asks about a new package, not 1031.
-BESIDE_CODE_FEATURES = ("beside_code_cover_question", "beside_code_uncovered")
+# And whether the message puts that code behind it ("1004的问题修好了") while the entry carries the code.
+BESIDE_CODE_FEATURES = ("beside_code_cover_question", "beside_code_uncovered", "code_behind_carried")
 FEATURES = (CANDIDATE_FEATURES + ASK_FEATURES + SCOPE_FEATURES + UNKNOWN_FEATURES + PLACE_FEATURES
             + SURFACE_FEATURES + SURFACE_PLACE_FEATURES + BESIDE_CODE_FEATURES)
 RANKED_COLUMNS = [CANDIDATE_FEATURES.index(name) for name in RANKED_FEATURES]
@@ -568,7 +569,8 @@ class Reranker:
         columns += [np.full(n, value) for value in self.unknown_features(query)]
         surface_best = np.column_stack([best_of(surface[:, 0]), best_of(surface[:, 1])])
         return np.hstack([per_candidate, np.column_stack(columns), places(per_candidate[:, RANKED_COLUMNS]),
-                          surface_best, places(surface_best), np.array([beside[b] for b in best]).reshape(-1, 2)])
+                          surface_best, places(surface_best), np.array([beside[b] for b in best]).reshape(-1, 2),
+                          (np.array([c.exact > 0 for c in candidates]) & query.code_behind).astype(float)[:, None]])
 
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in

@@ -188,7 +188,7 @@ class Searcher:
         if analysed.identifiers:  # one lookup tells whose codes they are, whether any entry prints them
             analysed.code_rows = tuple(self.store.exact(analysed.identifiers, CODE_ENTRIES).rows.tolist())
         meanings = self.glossary.codes.meanings(query)
-        if meanings and not analysed.code_rows:  # codes no entry prints
+        if meanings and not analysed.code_rows and not analysed.code_behind:  # codes no entry prints, still the matter
             return analysed.searched_with(meanings)
         return analysed
 

@@ -51,6 +51,14 @@ def test_search_expands_only_codes_no_entry_prints(searcher):
     assert printed.focus == "FailedOperation.TemplateIncorrectOrUnapproved 报错"
 
 
+def test_an_unprinted_code_the_message_puts_behind_it_is_not_searched_by_its_meaning(searcher):
+    behind = searcher.analyse("AccessKey 配错了报 InvalidAccessKeyId.NotFound，已经改好了。顺便问一下，能开发票吗？")
+    assert behind.code_behind and "不存在" not in behind.focus + " ".join(behind.expansions)
+    result = searcher.search("Our server clock drifted and calls came back with AuthFailure.SignatureExpire, NTP "
+                             "sorted that out. Unrelated: can we get an invoice for the SMS we bought?")
+    assert not result.abstained and "发票" in result.hits[0].entry.question
+
+
 def test_an_unprinted_rate_limit_code_finds_the_rate_limit_entries(searcher):
     result = searcher.search("LimitExceeded.PhoneNumberOneHourLimit 怎么解决")
     assert not result.abstained

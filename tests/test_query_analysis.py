@@ -54,3 +54,16 @@ def test_analyse_keeps_identifiers_and_glossary_expansions(tokenizer):
     assert isinstance(analysed, AnalysedQuery)
     assert "1014" in analysed.identifiers and "签名" in analysed.expansions
     assert analysed.english and not analysed.is_long
+
+
+@pytest.mark.parametrize("message, behind", [
+    ("1004的问题修好了，但是每次调用接口都要两三秒才返回，这正常吗？", True),
+    ("Fixed UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber by splitting the list. How many "
+     "numbers per request?", True),
+    ("返回1014，模板是不是没审核通过？", False),
+    ("每次都是报了1031才发现套餐包没了，有没有余量不足的提醒？", False),
+    ("修好了签名以后多久能用？", False),  # no code pasted: nothing to put behind
+])
+def test_a_message_that_puts_its_pasted_code_behind_it_is_told(tokenizer, message, behind):
+    glossary = Glossary.load(__import__("assistant.config", fromlist=["Settings"]).Settings.from_env().glossary_path)
+    assert analyse(message, tokenizer, VOCABULARY, glossary).code_behind is behind

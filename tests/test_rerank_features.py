@@ -179,6 +179,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
         row.extend(surface[i])
         row.extend(place(surface, i, k) for k in range(2))
         row.extend(beside[i])
+        row.append(float(query.code_behind and candidates[i].exact > 0))
     return np.array(matrix, dtype=np.float64)
 
 
@@ -208,7 +209,7 @@ def assert_same_features(fast: np.ndarray, slow: np.ndarray, query: str) -> None
 
 
 def test_the_fast_features_equal_the_reference(searcher, plain, sampled):
-    assert len(FEATURES) == 58  # a new feature needs its plain reading in `reference_features` too
+    assert len(FEATURES) == 59  # a new feature needs its plain reading in `reference_features` too
     for labelled, analysed, candidates, named in sampled:
         fast = searcher.reranker.features(analysed, candidates, named)
         assert_same_features(fast, reference_features(searcher.reranker, plain, analysed, candidates, named),
