@@ -57,7 +57,7 @@ class AnalysedQuery:
     expansions: list[str] = field(default_factory=list)  # glossary terms the query's words bring in
     vector: np.ndarray | None = None  # embedding of the focus
     offtopic_margin: float = 0.0  # best entry cosine minus best off-topic question cosine
-    code_behind: bool = False  # the message says the problem its pasted code names is fixed
+    code_behind: bool = False  # the message puts the code it pastes behind it: fixed, or set aside
     # entries printing the identifiers, best first, whatever the search's filters (set by the searcher)
     code_rows: tuple[int, ...] = ()
 
