@@ -9,6 +9,7 @@ the sentence before it. Greetings and thanks are dropped. Short queries are thei
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -42,7 +43,8 @@ CODE_BEHIND_RE = re.compile(
     r"|\bfixed\b|\bresolved\b|\bsolved\b|sorted (?:it |that )?out|got rid of|got past|no longer (?:get|see|return|throw)"
     r"|went away|(?:is|are) gone|after (?:fixing|solving|switching|changing|splitting)|now that\b"
     r"|\bunrelated\b|separate question|another question|different question|bigger question|one more thing"
-    r"|by the way|\bbtw\b|on another note|\bmeanwhile\b|apart from|aside from"
+    r"|by the way|\bbtw\b|on another note|\bmeanwhile\b|apart from|aside from",
+    re.IGNORECASE,
 )
 
 
@@ -67,6 +69,11 @@ class AnalysedQuery:
     def searched_with(self, meanings: list[str]) -> "AnalysedQuery":
         """The query searched also by `meanings` (of error codes the corpus never prints)."""
         return replace(self, focus=" ".join([self.focus, *meanings]), expansions=[*self.expansions, *meanings])
+
+    @property
+    def ask_words(self) -> str:
+        """The ask less the words that put its code behind it ("修好了", "by the way"): what the reranker weighs."""
+        return CODE_BEHIND_RE.sub(" ", unicodedata.normalize("NFKC", self.ask)) if self.code_behind else self.ask
 
     @property
     def is_long(self) -> bool:

@@ -479,17 +479,17 @@ class Reranker:
         mem_answer = np.array([answered_by.get(c.group, 0.0) for c in candidates])
         mem_near = np.array([near_by.get(c.group, 0.0) for c in candidates])
 
-        units = d.query_units(query.ask)
+        units = d.query_units(query.ask_words)
         total = sum(w for _, w, _ in units) or 1.0
-        beside_code = d.query_units(without_identifiers(query.ask, query.identifiers)) if query.identifiers else None
+        beside_code = d.query_units(without_identifiers(query.ask_words, query.identifiers)) if query.identifiers else None
         beside_total = sum(w for _, w, _ in beside_code or ()) or 1.0
         expansions = " " + " ".join(query.expansions)
-        query_concepts = d.concepts(query.ask + expansions)
-        separate_focus = query.focus != query.ask
+        query_concepts = d.concepts(query.ask_words + expansions)
+        separate_focus = query.focus != query.ask_words
         focus_units = d.query_units(query.focus)
         focus_total = sum(w for _, w, _ in focus_units) or 1.0
         focus_concepts = d.concepts(query.focus + expansions)
-        query_numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
+        query_numbers = set(NUMBER_RE.findall(normalize(query.ask_words))) - query.identifiers
         rows_all = sorted({r for c in candidates for r in c.rows})
         at = np.array(rows_all, dtype=np.int64)
         # Per row of rows_all: dense and field scores, then the evidence of its words.
@@ -563,7 +563,7 @@ class Reranker:
             *np.array([focus_evidence[b] for b in focus_best]).T,
         ]
         per_candidate = np.column_stack(candidate_columns)
-        asks = AMOUNT in d.decisive.asks(query.ask)
+        asks = AMOUNT in d.decisive.asks(query.ask_words)
         columns = [np.full(n, float(asks)), (asks & (best_of(stated) == 0)).astype(float),
                    ((best_of(entry_asks) > 0) & (not asks)).astype(float), narrower[best]]
         columns += [np.full(n, value) for value in self.unknown_features(query)]
@@ -575,7 +575,7 @@ class Reranker:
     def unknown_features(self, query: AnalysedQuery) -> np.ndarray:
         """UNKNOWN_FEATURES: the share of the query's IDF weight on words the corpus does not know (in
         neither language), and their count."""
-        units = self.data.query_units(query.ask)
+        units = self.data.query_units(query.ask_words)
         idf = self.data.idf
         unknown = [w for _, w, alternatives in units if not any(a in idf for a in alternatives)]
         total = sum(w for _, w, _ in units)
@@ -598,7 +598,8 @@ class Reranker:
     def uncovered_words(self, query: AnalysedQuery, candidate: Candidate) -> list[str]:
         """The query's decisive concepts the entry never mentions, else its rarest uncovered words."""
         d = self.data
-        concepts = d.concepts(query.ask + " " + " ".join(query.expansions))
+        asked = without_identifiers(query.ask_words, query.identifiers) if query.code_behind else query.ask_words
+        concepts = d.concepts(asked + " " + " ".join(query.expansions))
         rows = candidate.rows
         missing = min((compare(concepts, d.row(r).question_concepts, d.row(r).answer_concepts)[3] for r in rows),
                       key=len)
@@ -606,7 +607,7 @@ class Reranker:
             return missing
         shown = d.row(rows[0])
         seen = shown.question_tokens | shown.answer_tokens | excluded_identifiers(query.ask)
-        words = [(w, t) for t, w, alt in d.query_units(query.ask) if not alt & seen and len(t) > 1]
+        words = [(w, t) for t, w, alt in d.query_units(asked) if not alt & seen and len(t) > 1]
         return [t for _, t in sorted(words, reverse=True)[:2]]
 
     def judge(self, ranked: list[Candidate]) -> dict[str, float]:

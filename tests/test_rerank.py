@@ -108,6 +108,17 @@ def test_a_covered_topic_with_an_uncovered_ask_is_flagged_partial(searcher):
     assert searcher.reranker.partial_notice(english, candidate).startswith("The FAQ covers")
 
 
+def test_the_notice_names_neither_the_code_a_message_puts_behind_it_nor_the_words_that_do(searcher):
+    entries = searcher.index.entries
+    row = next(i for i, e in enumerate(entries) if "开发票" in e.question)
+    message = "InvalidAccessKeyId.NotFound 已经改好了，顺便问一下国际短信能开发票吗"
+    query = AnalysedQuery(message, message, identifiers={"invalidaccesskeyid.notfound"}, code_behind=True)
+    assert "改好" not in query.ask_words and "顺便" not in query.ask_words
+    notice = searcher.reranker.partial_notice(query, Candidate(entries[row].group, [row], 1.0, 0.9, 1.0, 0.0))
+    assert "国际" in notice
+    assert not any(word in notice.casefold() for word in ("改好", "顺便", "invalid"))
+
+
 def test_the_verdict_is_a_probability_over_answer_partial_abstain(searcher):
     analysed, candidates, named = searcher.candidates("短信签名可以修改吗")
     verdict = searcher.reranker.judge(searcher.reranker.rerank(analysed, candidates, named))

@@ -88,7 +88,7 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
     unanswered = max([0.0] + [float(s) for s, u in zip(recalled, d.memory.unanswered) if u])
     memory_answer = [recall(c.group, d.memory.by_answer) for c in candidates]
 
-    units = d.query_units(query.ask)
+    units = d.query_units(query.ask_words)
     total = sum(w for _, w, _ in units) or 1.0
     tokens = [t for t, _, _ in units]
 
@@ -106,14 +106,14 @@ def reference_features(reranker, plain, query, candidates, vendor_named, exclude
     top_bm25_question = max(max(float(bm25_question[r]) for r in rows_all), 1e-9)
     top_bm25_answer = max(max(float(bm25_answer[r]) for r in rows_all), 1e-9)
     top_sentence = max(sentence_best[r] for r in rows_all)
-    concepts = d.decisive.concepts(query.ask + " " + " ".join(query.expansions))
-    numbers = set(NUMBER_RE.findall(normalize(query.ask))) - query.identifiers
-    asks_amount = "amount" in d.decisive.asks(query.ask)
+    concepts = d.decisive.concepts(query.ask_words + " " + " ".join(query.expansions))
+    numbers = set(NUMBER_RE.findall(normalize(query.ask_words))) - query.identifiers
+    asks_amount = "amount" in d.decisive.asks(query.ask_words)
     unknown = [w for t, w, alt in units if not any(a in d.idf for a in alt)]
     unknown_share = sum(unknown) / sum(w for _, w, _ in units) if units else 0.0
 
     focus_units = d.query_units(query.focus)
-    beside_units = d.query_units(without_identifiers(query.ask, query.identifiers)) if query.identifiers else units
+    beside_units = d.query_units(without_identifiers(query.ask_words, query.identifiers)) if query.identifiers else units
     focus_concepts = d.decisive.concepts(query.focus + " " + " ".join(query.expansions))
 
     def row_evidence(r, units=units, concepts=concepts):
