@@ -39,9 +39,11 @@ LEADING_GREETING_RE = re.compile(r"^\s*(你好|您好|客服你好|hi|hello|hey|
 # "Fixed X by splitting the list.", "W-BLACK 的就算了", "顺便问一下"): what it asks is about something else.
 CODE_BEHIND_RE = re.compile(
     r"修好|修复了|已修复|解决了|已解决|搞定|处理好了|弄好了|改好了|不报了|不再报|报错没了|错误没了|没再报|能发了|恢复了"
+    r"|已经好了|已经修|已经改|改完|校准好了|后好了|就好了|查出来是|先不管|暂时不管|先放一边"
     r"|就算了|我知道|我懂|顺便问|另外|还有个事|还有一个问题|另一个问题|再问一下|题外话|跟这个没关系|和这个无关"
     r"|\bfixed\b|\bresolved\b|\bsolved\b|sorted (?:it |that )?out|got rid of|got past|no longer (?:get|see|return|throw)"
-    r"|went away|(?:is|are) gone|after (?:fixing|solving|switching|changing|splitting)|now that\b"
+    r"|went away|(?:is|are) gone|works now|working now|(?:is|are) fine now|set(?:ting)? (?:that|this|it) aside"
+    r"|ignore (?:that|this|it)\b|while I have you|after (?:fixing|solving|switching|changing|splitting)|now that\b"
     r"|\bunrelated\b|separate question|another question|different question|bigger question|one more thing"
     r"|by the way|\bbtw\b|on another note|\bmeanwhile\b|apart from|aside from",
     re.IGNORECASE,

@@ -60,6 +60,9 @@ def test_analyse_keeps_identifiers_and_glossary_expansions(tokenizer):
     ("1004的问题修好了，但是每次调用接口都要两三秒才返回，这正常吗？", True),
     ("Fixed UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber by splitting the list. How many "
      "numbers per request?", True),
+    ("1016 先不管，国际短信一天最多能发多少条？", True),
+    ("We got 1031 yesterday, but setting that aside: can we get an invoice for last month?", True),
+    ("Sending works now after the 1016 error. How long are the delivery records kept?", True),
     ("返回1014，模板是不是没审核通过？", False),
     ("每次都是报了1031才发现套餐包没了，有没有余量不足的提醒？", False),
     ("修好了签名以后多久能用？", False),  # no code pasted: nothing to put behind
