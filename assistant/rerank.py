@@ -297,6 +297,7 @@ class RerankData:
         self._alternatives = lru_cache(maxsize=4096)(self._token_alternatives)
         self.question_pairs = lru_cache(maxsize=ROWS_CACHED)(self._question_pairs)
         self.query_units = lru_cache(maxsize=QUERIES_CACHED)(self._query_units)  # a search asks up to three times
+        self.unit_finder = lru_cache(maxsize=QUERIES_CACHED)(lambda text: UnitFinder(self.query_units(text)))
         self.concepts = lru_cache(maxsize=QUERIES_CACHED)(decisive.concepts)
         self.memory = Memory.empty(self.row_vectors.dim)
 
@@ -320,6 +321,7 @@ class RerankData:
     def forget_queries(self) -> None:
         """Empty the per-query caches (a benchmark times a query's stage as its first search would)."""
         self.query_units.cache_clear()
+        self.unit_finder.cache_clear()
         self.concepts.cache_clear()
         self.tokenizer.forget()
 
@@ -425,20 +427,29 @@ def _surface(asked: frozenset[str], offered: frozenset[str]) -> tuple[float, flo
     return dice(asked, offered), containment(offered, asked)
 
 
-def _units_found(units: list[tuple[str, float, frozenset[str]]], question: set[str],
-                 answer: set[str]) -> tuple[float, float, float]:
-    """One pass over the query's units (a unit is found by itself or a translation): the weight the entry's
-    question holds, the weight the entry holds anywhere, and the weight of the rarest unit it lacks."""
-    in_question = anywhere = rarest = 0.0
-    for _, weight, alternatives in units:
-        if not alternatives.isdisjoint(question):
-            in_question += weight
-            anywhere += weight
-        elif not alternatives.isdisjoint(answer):
-            anywhere += weight
-        elif weight > rarest:
-            rarest = weight
-    return in_question, anywhere, rarest
+class UnitFinder:
+    """The query's units (a unit is found by itself or a translation) as one token set, so that an entry row's
+    tokens are met by two set intersections instead of a membership test per unit."""
+
+    def __init__(self, units: tuple[tuple[str, float, frozenset[str]], ...]) -> None:
+        self.weights = [weight for _, weight, _ in units]
+        self._units_of: dict[str, list[int]] = {}
+        for position, (_, _, alternatives) in enumerate(units):
+            for token in alternatives:
+                self._units_of.setdefault(token, []).append(position)
+        self._tokens = frozenset(self._units_of)
+
+    def _found(self, tokens: frozenset[str]) -> set[int]:
+        return {position for token in self._tokens & tokens for position in self._units_of[token]}
+
+    def found(self, question: frozenset[str], answer: frozenset[str]) -> tuple[float, float, float]:
+        """The weight the entry's question holds, the weight the entry holds anywhere, and the weight of the
+        rarest unit it lacks (summed in the units' order, as one pass over them would)."""
+        in_question = self._found(question)
+        anywhere = in_question | self._found(answer)
+        weights = self.weights
+        return (sum(weights[i] for i in sorted(in_question)), sum(weights[i] for i in sorted(anywhere)),
+                max((w for i, w in enumerate(weights) if i not in anywhere), default=0.0))
 
 
 class Reranker:
@@ -487,6 +498,8 @@ class Reranker:
         query_concepts = d.concepts(query.ask_words + expansions)
         separate_focus = query.focus != query.ask_words
         focus_units = d.query_units(query.focus)
+        find_units, find_focus = d.unit_finder(query.ask_words), d.unit_finder(query.focus)
+        find_beside = d.unit_finder(without_identifiers(query.ask_words, query.identifiers)) if query.identifiers else None
         focus_total = sum(w for _, w, _ in focus_units) or 1.0
         focus_concepts = d.concepts(query.focus + expansions)
         query_numbers = set(NUMBER_RE.findall(normalize(query.ask_words))) - query.identifiers
@@ -511,19 +524,19 @@ class Reranker:
         query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
-            in_question, anywhere, rarest = _units_found(units, row.question_tokens, row.answer_tokens)
+            in_question, anywhere, rarest = find_units.found(row.question_tokens, row.answer_tokens)
             cover_q, cover_any = in_question / total, anywhere / total
             agree, conflict, missing, _ = compare(query_concepts, row.question_concepts, row.answer_concepts)
             evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
                              rarest / d.unknown_idf, len(query_numbers - row.numbers)))
             choice.append((cover_q, agree - conflict - missing))
             if beside_code is not None:
-                in_question, anywhere, _ = _units_found(beside_code, row.question_tokens, row.answer_tokens)
+                in_question, anywhere, _ = find_beside.found(row.question_tokens, row.answer_tokens)
                 beside.append((in_question / beside_total, 1.0 - anywhere / beside_total))
             else:
                 beside.append((cover_q, 1.0 - cover_any))
             if separate_focus:
-                in_question, anywhere, _ = _units_found(focus_units, row.question_tokens, row.answer_tokens)
+                in_question, anywhere, _ = find_focus.found(row.question_tokens, row.answer_tokens)
                 if focus_concepts != query_concepts:
                     agree, conflict, missing, _ = compare(focus_concepts, row.question_concepts, row.answer_concepts)
                 cover_q, cover_any = in_question / focus_total, anywhere / focus_total
