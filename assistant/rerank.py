@@ -438,18 +438,19 @@ class UnitFinder:
             for token in alternatives:
                 self._units_of.setdefault(token, []).append(position)
         self._tokens = frozenset(self._units_of)
+        self._heaviest_first = sorted(((w, i) for i, w in enumerate(self.weights)), key=lambda pair: -pair[0])
 
     def _found(self, tokens: frozenset[str]) -> set[int]:
         return {position for token in self._tokens & tokens for position in self._units_of[token]}
 
-    def found(self, question: frozenset[str], answer: frozenset[str]) -> tuple[float, float, float]:
-        """The weight the entry's question holds, the weight the entry holds anywhere, and the weight of the
-        rarest unit it lacks (summed in the units' order, as one pass over them would)."""
+    def found(self, question: frozenset[str], answer: frozenset[str], rarest: bool = False) -> tuple[float, float, float]:
+        """The weight the entry's question holds, the weight the entry holds anywhere (summed in the units'
+        order, as one pass over them would) and, when asked, the weight of the rarest unit it lacks."""
         in_question = self._found(question)
         anywhere = in_question | self._found(answer)
-        weights = self.weights
-        return (sum(weights[i] for i in sorted(in_question)), sum(weights[i] for i in sorted(anywhere)),
-                max((w for i, w in enumerate(weights) if i not in anywhere), default=0.0))
+        weight_of = self.weights.__getitem__
+        lacking = next((w for w, position in self._heaviest_first if position not in anywhere), 0.0) if rarest else 0.0
+        return sum(map(weight_of, sorted(in_question))), sum(map(weight_of, sorted(anywhere))), lacking
 
 
 class Reranker:
@@ -524,7 +525,7 @@ class Reranker:
         query_facets = {c.facet for c in query_concepts}
         for i, r in enumerate(rows_all):
             row = d.row(r)
-            in_question, anywhere, rarest = find_units.found(row.question_tokens, row.answer_tokens)
+            in_question, anywhere, rarest = find_units.found(row.question_tokens, row.answer_tokens, rarest=True)
             cover_q, cover_any = in_question / total, anywhere / total
             agree, conflict, missing, _ = compare(query_concepts, row.question_concepts, row.answer_concepts)
             evidence.append((cover_q, cover_any - cover_q, 1.0 - cover_any, agree, conflict, missing,
